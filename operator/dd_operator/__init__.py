@@ -1,0 +1,18 @@
+"""dd-preview's Kubernetes operator.
+
+Where things live:
+
+- ``settings``: the operator's configuration; the only module that reads ``os.environ``.
+- ``model``: the PreviewEnvironment spec and status as typed values (our "api/").
+- ``naming``: every external name, request id and ownership stamp, and ``is_ours``.
+- ``conditions``: condition bookkeeping; decides whether a status write is a real change.
+- ``errors``: the small error family every provider maps its SDK errors into.
+- ``retry``: the one backoff schedule and the shared Cloudflare request budget.
+- ``handlers``: kopf decorators only; they parse, call ``reconcile`` and translate errors.
+- ``reconcile``: observe -> plan (pure) -> apply, and the ordered teardown.
+- ``reaper``: the periodic orphan sweep (pure plan + runner).
+- ``providers``: VM providers (``local``, ``gce``), edge providers (``none``, ``cloudflare``),
+  and the GitHub reporter, each behind a narrow Protocol in ``providers.base``.
+- ``kube``: the one place that calls the Kubernetes API outside kopf.
+- ``cli``: the ``dd-preview`` command for CI.
+"""
