@@ -6,6 +6,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -51,9 +52,8 @@ func main() {
 	os.Exit(code)
 }
 
-// startEtcd serves etcd on loopback only. The peer listener is a unix socket
-// path so it needs no second free port; fsync is off because the data is
-// disposable test state.
+// startEtcd serves etcd on loopback only, as a single member whose peer port
+// is picked by the kernel; fsync is off because the data is disposable test state.
 func startEtcd(dir string, port int) (*embed.Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "dd-local"
@@ -61,7 +61,11 @@ func startEtcd(dir string, port int) (*embed.Etcd, error) {
 	cfg.LogLevel = "error"
 	cfg.UnsafeNoFsync = true
 	client := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port)}
-	peer := url.URL{Scheme: "unix", Host: dir + "/peer.sock"}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	peer := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}
 	cfg.ListenClientUrls = []url.URL{client}
 	cfg.AdvertiseClientUrls = []url.URL{client}
 	cfg.ListenPeerUrls = []url.URL{peer}
@@ -73,4 +77,13 @@ func startEtcd(dir string, port int) (*embed.Etcd, error) {
 	}
 	<-e.Server.ReadyNotify()
 	return e, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
