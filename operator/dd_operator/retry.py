@@ -12,7 +12,7 @@ import email.utils
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 __all__ = ["RequestBudget", "backoff", "parse_retry_after"]
@@ -58,11 +58,14 @@ class RequestBudget:
     """
 
     def __init__(
-        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic
+        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``clock`` and ``sleep`` are injectable so tests run a 5-minute window in no time."""
         self.limit = limit
         self.window = window
         self._clock = clock
+        self._sleep = sleep
         self._calls: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -83,5 +86,5 @@ class RequestBudget:
     async def acquire(self) -> None:
         async with self._lock:
             while (wait := self.wait_time()) > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             self._calls.append(self._clock())

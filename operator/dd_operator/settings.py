@@ -101,6 +101,11 @@ class CloudflareSettings:
     budget_requests: int = 1100
     """Cloudflare allows 1,200 per 5 minutes per token; stay under it with headroom."""
     budget_window_seconds: int = 300
+    probe_address: str = ""
+    """``host:port`` where readiness probes of ``https://{hostname}`` connect (Host and SNI
+    still name the hostname); empty means normal DNS. Tests point it at the fake edge."""
+    probe_ca_file: str = ""
+    """CA bundle that verifies the edge's certificate on probes; empty means system CAs."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ class OperatorSettings:
             base_url=_get(e, "DD_CF_API_BASE", ""),
             budget_requests=_int(e, "DD_CF_BUDGET_REQUESTS", 1100),
             budget_window_seconds=_int(e, "DD_CF_BUDGET_WINDOW_SECONDS", 300),
+            probe_address=_get(e, "DD_EDGE_PROBE_ADDRESS", ""),
+            probe_ca_file=_get(e, "DD_EDGE_PROBE_CA", ""),
         )
         if edge == "cloudflare":
             for key, val in (
