@@ -1,0 +1,3 @@
+"""Shared fixtures; the cluster tier's fixtures live in tests/support/cluster.py."""
+
+pytest_plugins = ["tests.support.cluster"]
