@@ -30,8 +30,15 @@ __all__ = [
     "gce_labels",
     "instance_name",
     "insert_request_id",
+    "PULL_REQUEST_LABEL",
+    "REPOSITORY_LABEL",
+    "ci_labels",
+    "github_environment",
+    "github_marker",
     "is_ours",
+    "object_name_for_pr",
     "owner_of",
+    "repository_label_value",
     "secret_name",
     "tunnel_name",
 ]
@@ -39,6 +46,8 @@ __all__ = [
 API_GROUP = "preview.devopsdefender.com"
 FINALIZER = f"{API_GROUP}/teardown"
 KEEP_ANNOTATION = f"{API_GROUP}/keep"
+REPOSITORY_LABEL = f"{API_GROUP}/repository"
+PULL_REQUEST_LABEL = f"{API_GROUP}/pull-request"
 
 InstanceName = NewType("InstanceName", str)
 
@@ -78,6 +87,45 @@ def default_env(pull_request: int) -> str:
 
 def default_hostname(pull_request: int, domain: str) -> str:
     return f"pr-{pull_request}.{domain}"
+
+
+def object_name_for_pr(pull_request: int) -> str:
+    """The PreviewEnvironment CI creates for a pull request: ``pr-{N}`` in its namespace."""
+    return f"pr-{pull_request}"
+
+
+def repository_label_value(repository: str) -> str:
+    """``owner/name`` as a label value: ``owner.name`` ('/' is not allowed; 63 chars max).
+
+    Values that would still be invalid (too long, or ending in ``.``/``_``/``-``) keep a
+    readable prefix and end in a hash of the full name, so they stay unique.
+    """
+    value = repository.replace("/", ".")
+    if len(value) <= 63 and re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", value):
+        return value
+    return f"{value[:52].rstrip('._-')}-{_digest(repository)}"
+
+
+def ci_labels(repository: str, pull_request: int) -> dict[str, str]:
+    """Labels CI puts on its PreviewEnvironment, so ``kubectl get pe -l`` finds a repo's PRs."""
+    return {
+        REPOSITORY_LABEL: repository_label_value(repository),
+        PULL_REQUEST_LABEL: str(pull_request),
+    }
+
+
+def github_marker(cluster_id: str, namespace: str, name: str) -> str:
+    """Finds the one PR comment and the deployments of an environment on GitHub.
+
+    Keyed by environment (cluster, namespace, name), not by uid: a pull request that is
+    closed and reopened gets its old comment edited, never a second one.
+    """
+    return f"dd-preview:{cluster_id}/{namespace}/{name}"
+
+
+def github_environment(cluster_id: str, namespace: str, name: str) -> str:
+    """The GitHub deployment environment of a PreviewEnvironment."""
+    return f"dd-preview/{cluster_id}/{namespace}/{name}"
 
 
 def instance_name(stamp: Stamp, env: str, commit_sha: str) -> InstanceName:
