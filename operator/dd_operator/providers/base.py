@@ -193,6 +193,10 @@ class PreviewReport:
     message: str
     expires_at: datetime | None
     deleted: bool = False
+    failed: bool = False
+    """The blocking reason is permanent (retrying will not fix it): deployment ``failure``."""
+    uid: str = ""
+    """The object's uid, written into the PR comment's hidden marker as the ownership stamp."""
 
 
 class PullRequestReporter(Protocol):
