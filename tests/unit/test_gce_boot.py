@@ -1,0 +1,153 @@
+"""The rendered cloud-init stays valid YAML and every hostile value stays inert.
+
+The env file is checked the way the VM reads it: ``/bin/sh`` sources it (``set -a``), and
+we compare what the shell exported with what we meant, byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dd_operator.providers.base import BootConfig
+from dd_operator.providers.gce_boot import (
+    CONTROL_PLANE_UNIT,
+    ENV_FILE,
+    TUNNEL_TOKEN_FILE,
+    render_user_data,
+)
+
+HOSTILE = [
+    "it's",
+    'say "hi"',
+    "line1\nline2\n",
+    "$(touch {pwned})",
+    "`touch {pwned}`",
+    "'; touch {pwned}; echo '",
+    "${{HOME}}",
+    "back\\slash",
+    "runcmd:\n  - touch {pwned}",
+    "#cloud-config",
+    "%h %n",
+]
+
+
+def _boot(**overrides: Any) -> BootConfig:
+    values: dict[str, Any] = {
+        "env": "pr-7",
+        "owner": "acme",
+        "hostname": "pr-7.preview.example.com",
+        "build_sha": "a" * 40,
+        "port": 8080,
+        "version": "1.2.3",
+    }
+    values.update(overrides)
+    return BootConfig(**values)
+
+
+def _parse(user_data: str) -> dict[str, Any]:
+    assert user_data.startswith("#cloud-config\n")
+    doc = yaml.safe_load(user_data)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _files(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {f["path"]: f for f in doc["write_files"]}
+
+
+def _source_env(content: str, tmp_path: Path) -> dict[str, str]:
+    env_file = tmp_path / "controlplane.env"
+    env_file.write_text(content)
+    out = subprocess.run(
+        ["/bin/sh", "-c", 'set -a; . "$1"; env -0', "sh", str(env_file)],
+        capture_output=True, check=True, cwd=tmp_path, env={"PATH": os.environ["PATH"]},
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def test_env_file_carries_the_control_plane_settings(tmp_path: Path) -> None:
+    doc = _parse(render_user_data(_boot(attest_token="att-secret", extra_env={"FOO": "bar"})))
+    env = _source_env(_files(doc)[ENV_FILE]["content"], tmp_path)
+    assert env["DD_ENV"] == "pr-7"
+    assert env["DD_OWNER"] == "acme"
+    assert env["DD_HOSTNAME"] == "pr-7.preview.example.com"
+    assert env["DD_BUILD_SHA"] == "a" * 40
+    assert env["DD_PORT"] == "8080"
+    assert env["DD_ATTEST_TOKEN"] == "att-secret"
+    assert env["FOO"] == "bar"
+    assert _files(doc)[ENV_FILE]["permissions"] == "0600"
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_values_stay_inert(template: str, tmp_path: Path) -> None:
+    pwned = tmp_path / "pwned"
+    value = template.format(pwned=pwned)
+    boot = _boot(owner=value, hostname=value, extra_env={"EXTRA": value}, build_sha=value)
+    doc = _parse(render_user_data(boot))
+    assert set(doc) == {"write_files", "runcmd"}
+    env = _source_env(_files(doc)[ENV_FILE]["content"], tmp_path)
+    assert env["DD_OWNER"] == value
+    assert env["DD_HOSTNAME"] == value
+    assert env["EXTRA"] == value
+    assert env["DD_BUILD_SHA"] == value
+    assert not pwned.exists()
+
+
+@pytest.mark.parametrize("key", ["lower", "1ABC", "A-B", "A B", "A=B", "A\nB", ""])
+def test_malformed_env_keys_are_refused(key: str) -> None:
+    with pytest.raises(ValueError, match="environment variable"):
+        render_user_data(_boot(extra_env={key: "x"}))
+
+
+def test_extra_env_cannot_override_operator_values() -> None:
+    with pytest.raises(ValueError, match="set by the operator"):
+        render_user_data(_boot(extra_env={"DD_BUILD_SHA": "0" * 40}))
+
+
+@pytest.mark.parametrize("version", ["1.0; reboot", "$(id)", "1.0 2.0", "'1'", "1!2.0"])
+def test_malformed_versions_are_refused(version: str) -> None:
+    with pytest.raises(ValueError, match="version"):
+        render_user_data(_boot(version=version))
+
+
+def test_control_plane_unit_installs_the_requested_version() -> None:
+    unit = _files(_parse(render_user_data(_boot(version="0.4.1"))))[CONTROL_PLANE_UNIT]
+    assert "dd-preview==0.4.1" in unit["content"]
+    assert f". {ENV_FILE}" in unit["content"]
+
+
+def test_empty_version_means_the_operators_own_version() -> None:
+    unit = _files(_parse(render_user_data(_boot(version=""))))[CONTROL_PLANE_UNIT]
+    assert "dd-preview==0.1.0" in unit["content"]
+
+
+def test_tunnel_token_goes_to_a_root_only_file_and_nowhere_else() -> None:
+    token = "eyJ-tunnel-token-secret"
+    doc = _parse(render_user_data(_boot(tunnel_token=token)))
+    files = _files(doc)
+    assert files[TUNNEL_TOKEN_FILE]["content"] == token
+    assert files[TUNNEL_TOKEN_FILE]["permissions"] == "0600"
+    others = [f["content"] for path, f in files.items() if path != TUNNEL_TOKEN_FILE]
+    assert all(token not in text for text in others)
+    cloudflared = next(text for text in others if "cloudflared tunnel" in text)
+    assert f"--token-file {TUNNEL_TOKEN_FILE}" in cloudflared
+    assert "dd-cloudflared.service" in doc["runcmd"][-1]
+
+
+def test_no_tunnel_token_means_no_cloudflared() -> None:
+    doc = _parse(render_user_data(_boot()))
+    assert TUNNEL_TOKEN_FILE not in _files(doc)
+    assert all("cloudflared" not in f["content"] for f in doc["write_files"])
+    assert doc["runcmd"][-1] == ["systemctl", "enable", "--now", "dd-controlplane.service"]
+
+
+def test_repr_of_boot_config_hides_tokens() -> None:
+    text = repr(_boot(tunnel_token="tok-1", attest_token="att-2"))
+    assert "tok-1" not in text
+    assert "att-2" not in text
