@@ -89,6 +89,8 @@ class GceSettings:
     """``maxRunDuration`` = ttl + this, so a VM deletes itself if the operator is gone."""
     zone_cooldown_seconds: int = 900
     """How long a zone that reported exhaustion is skipped."""
+    request_timeout_seconds: int = 30
+    """Per GCE API call; a slower answer is a transient failure, retried by reconcile."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,9 @@ class OperatorSettings:
             ttl_grace_seconds=_int(e, "DD_GCE_TTL_GRACE_SECONDS", defaults.ttl_grace_seconds),
             zone_cooldown_seconds=_int(
                 e, "DD_GCE_ZONE_COOLDOWN_SECONDS", defaults.zone_cooldown_seconds
+            ),
+            request_timeout_seconds=_int(
+                e, "DD_GCE_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds
             ),
         )
         rdefaults = ReaperSettings()
