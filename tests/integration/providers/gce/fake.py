@@ -404,6 +404,7 @@ class FakeCompute:
         lag = self._take("list_lag", request.match_info.route.name or "", zone or "*")
         newest = time.monotonic() - (lag.seconds if lag else 0.0)
         expression = request.query.get("filter", "")
+        match_filter(expression, {})  # a malformed filter is refused even on an empty list
         base = self._base(request)
         found = [
             inst
