@@ -36,6 +36,7 @@ import base64
 import contextlib
 import json
 import math
+import re
 import secrets
 import socket
 import tempfile
@@ -603,8 +604,14 @@ class FakeCloudflare:
             ingress = config.get("ingress") if isinstance(config, dict) else None
             if not isinstance(ingress, list) or not ingress:
                 raise ApiError(400, 1055, "Ingress rules are required")
-            if "hostname" in ingress[-1] and ingress[-1]["hostname"]:
+            if not all(isinstance(rule, dict) for rule in ingress):
+                raise ApiError(400, 1055, "Each ingress rule must be an object")
+            if ingress[-1].get("hostname"):
                 raise ApiError(400, 1056, "The last ingress rule must match all URLs (no hostname)")
+            if not all(rule.get("hostname") for rule in ingress[:-1]):
+                raise ApiError(400, 1056, "Only the last ingress rule may match all URLs")
+            if not all(_SERVICE.fullmatch(str(rule.get("service", ""))) for rule in ingress):
+                raise ApiError(400, 1057, "An ingress rule has an invalid service")
             t.config, t.config_version = config, t.config_version + 1
             return web.json_response(_envelope(self._config_json(t)))
 
@@ -782,6 +789,8 @@ _TEXT_FILTERS: dict[str, Callable[[str, str], bool]] = {
     "startswith": lambda value, arg: value.lower().startswith(arg.lower()),
     "endswith": lambda value, arg: value.lower().endswith(arg.lower()),
 }
+
+_SERVICE = re.compile(r"https?://[A-Za-z0-9.-]+(:[1-9][0-9]{0,4})?/?|http_status:[1-5][0-9]{2}")
 
 _HTML_ERROR = (
     "<!DOCTYPE html><html><head><title>{status} Bad Gateway | Cloudflare</title></head>"

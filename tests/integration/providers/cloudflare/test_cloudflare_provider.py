@@ -186,7 +186,8 @@ async def test_lookups_follow_pages_past_the_first(
 async def test_teardown_counts_404_as_done(
     fake: FakeCloudflare, provider: CloudflareEdgeProvider
 ) -> None:
-    await provider.delete_dns(DnsRecord(id="f" * 32, name="gone.preview.test", content="", comment=""))
+    gone = DnsRecord(id="f" * 32, name="gone.preview.test", content="", comment="")
+    await provider.delete_dns(gone)
     await provider.delete_tunnel(Tunnel(id="00000000-0000-0000-0000-000000000000", name="gone"))
     assert {c["status"] for c in fake.call_log()} == {404}
 
