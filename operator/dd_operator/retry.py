@@ -27,7 +27,7 @@ def backoff(attempt: int, *, retry_after: float | None = None, jitter: float = 0
     Exponential from 2 s, capped at 5 minutes, with +-20% jitter so replicas and
     objects do not retry in lockstep. A server's Retry-After always wins when longer.
     """
-    delay = min(MAX_DELAY, BASE_DELAY * (2 ** max(0, attempt)))
+    delay: float = min(MAX_DELAY, BASE_DELAY * (2.0 ** max(0, attempt)))
     delay *= 1 + random.uniform(-jitter, jitter)
     if retry_after is not None:
         delay = max(delay, retry_after)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+import httpx
+
 from ..errors import DDError
 from ..naming import InstanceName, Stamp
 
@@ -174,6 +176,9 @@ class EdgeProvider(Protocol):
     async def list_dns(self, cluster_id: str) -> list[DnsRecord]: ...
 
     def public_url(self, hostname: str) -> str: ...
+
+    async def probe(self, hostname: str, path: str = "/health") -> httpx.Response:
+        """GET ``path`` through the public hostname, the way a user reaches it."""
 
     async def close(self) -> None: ...
 

@@ -1,0 +1,10 @@
+"""Reconcile: observe -> plan (pure) -> apply, one step at a time.
+
+- ``context``: what a pass needs (identity, spec, providers, clock) as plain values.
+- ``observe``: GET-by-name from every provider; a failed read raises, it is never "gone".
+- ``probe``: the control plane's ``/health`` and ``/cp/attest``, as the operator sees them.
+- ``plan``: pure ``plan_next_step`` and ``conditions_for``; table-testable without a cluster.
+- ``teardown``: pure ordered teardown (DNS -> VMs -> tunnel -> Secret).
+- ``apply``: records the intent in status, then makes exactly one call.
+- ``loop``: one pass (``reconcile_once``) and the per-object loop the daemon runs.
+"""

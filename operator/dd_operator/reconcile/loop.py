@@ -1,0 +1,246 @@
+"""One reconcile pass, and the teardown pass, over plain values.
+
+A pass observes everything it needs, plans the next step, writes the status (only
+what changed, intent included, before any cloud call), applies the step and returns
+how long to wait before the next pass (0: go again now).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..conditions import Cond, merge_conditions, status_changes
+from ..errors import DDError, PermanentFailure
+from ..kube import Kube
+from ..model import Spec, parse_spec
+from ..naming import InstanceName, secret_name
+from ..providers.base import EdgeProvider, VmProvider
+from ..settings import OperatorSettings
+from .apply import PassContext, apply_step, intent_patch
+from .context import Identity, desired_instance
+from .observe import observe_cloud, observe_serving
+from .plan import PlanSettings, conditions_for, expires_at, instance_records, plan_next_step, renewed_at
+from .teardown import plan_teardown
+
+__all__ = ["Deps", "PassResult", "reconcile_once", "teardown_once"]
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, str, str], None]
+"""(type, reason, message) -> posts a Kubernetes event on the object."""
+
+
+@dataclass
+class Deps:
+    """Long-lived collaborators, built once at operator start-up."""
+
+    settings: OperatorSettings
+    kube: Kube
+    vm_providers: Mapping[str, VmProvider]
+    edge: EdgeProvider | None
+    http: httpx.AsyncClient
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def vm_provider(self, name: str) -> VmProvider:
+        try:
+            return self.vm_providers[name]
+        except KeyError:
+            raise PermanentFailure(
+                "ProviderNotConfigured",
+                f"provider {name!r} is not configured in this operator (see README: configuration)",
+            ) from None
+
+    def zones(self, provider: str, override: tuple[str, ...]) -> tuple[str, ...]:
+        if provider == "local":
+            return ("local",)
+        return override or self.settings.gce.zones
+
+    @property
+    def plan_settings(self) -> PlanSettings:
+        return PlanSettings(
+            edge=self.edge is not None,
+            require_tdx=self.settings.require_tdx,
+            expected_mrtd=self.settings.expected_mrtd,
+        )
+
+
+@dataclass(frozen=True)
+class PassResult:
+    delay: float
+    status: dict[str, Any]
+    step: str
+    done: bool = False
+
+
+def _apply_patch(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(status)
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+async def _write(deps: Deps, ident: Identity, status: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    if patch:
+        await deps.kube.patch_status(ident.namespace, ident.name, patch)
+    return _apply_patch(status, patch)
+
+
+def _invalid_spec_status(status: Mapping[str, Any], ident: Identity, exc: PermanentFailure, now: datetime) -> dict[str, Any]:
+    conds = [Cond("Ready", "False", exc.reason, str(exc))]
+    return {
+        "observedGeneration": ident.generation,
+        "conditions": merge_conditions(status.get("conditions") or [], conds, generation=ident.generation, now=now),
+    }
+
+
+async def reconcile_once(
+    deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[str, Any], status: dict[str, Any], emit: Emit
+) -> PassResult:
+    now = deps.clock()
+    ident = Identity.from_meta(meta)
+    try:
+        spec = parse_spec(raw_spec, domain=deps.settings.domain)
+        vm_provider = deps.vm_provider(spec.provider)
+    except PermanentFailure as exc:
+        patch = status_changes(status, _invalid_spec_status(status, ident, exc, now))
+        if patch:
+            emit("Warning", exc.reason, str(exc))
+        return PassResult(600, await _write(deps, ident, status, patch), "invalid")
+
+    stamp = ident.stamp(deps.settings.cluster_id)
+    desired = desired_instance(stamp, spec)
+    zones = deps.zones(spec.provider, spec.vm.zones)
+    active_name = (status.get("vm") or {}).get("name")
+    candidates = [desired, *(InstanceName(r["name"]) for r in instance_records(status))]
+    if active_name:
+        candidates.append(InstanceName(active_name))
+    secret = await deps.kube.read_secret(ident.namespace, secret_name(stamp))
+    observed = await observe_cloud(
+        stamp=stamp, candidates=candidates, zones=zones, status=status, hostname=spec.hostname,
+        vm_provider=vm_provider, edge=deps.edge, secret=secret,
+    )
+    rec = next((r for r in instance_records(status) if r["name"] == desired), {})
+    active = observed.vms.get(InstanceName(active_name)) if active_name else None
+    observed = await observe_serving(
+        observed, client=deps.http, desired=observed.vms.get(desired),
+        desired_needs_attestation=not rec.get("mrtd"), active=active,
+        expected_build=spec.commit_sha, checks=deps.settings.health_checks,
+        edge=deps.edge, hostname=spec.hostname,
+    )
+    ps = deps.plan_settings
+    step = plan_next_step(
+        spec=spec, stamp=stamp, generation=ident.generation, status=status,
+        observed=observed, desired=desired, settings=ps,
+    )
+    conds = conditions_for(
+        spec=spec, stamp=stamp, generation=ident.generation, status=status,
+        observed=observed, desired=desired, settings=ps,
+    )
+    renewed = renewed_at(spec, status, now)
+    url = deps.edge.public_url(spec.hostname) if deps.edge else (active.endpoint if active and active.endpoint else status.get("url"))
+    base: dict[str, Any] = {
+        "observedGeneration": ident.generation,
+        "shortSha": spec.commit_sha[:7],
+        "renewedAt": renewed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expiresAt": expires_at(spec, renewed),
+        "url": url,
+        "conditions": merge_conditions(status.get("conditions") or [], conds, generation=ident.generation, now=now),
+    }
+    if active is not None and (status.get("vm") or {}).get("status") != active.status:
+        base["vm"] = {**status.get("vm", {}), "status": active.status}
+    if step.kind in ("wait", "done"):
+        base["intent"] = None
+        if step.why == "DNSConflict" and (status.get("conditions") or []) != base["conditions"]:
+            emit("Warning", "DNSConflict", conds[2].message)
+    elif step.mutates_cloud:
+        base.update(intent_patch(step, now))
+    patch = {k: v for k, v in status_changes(status, base).items() if not (v is None and k not in status)}
+    _emit_transitions(emit, status, base)
+    status = await _write(deps, ident, status, patch)
+    if step.kind in ("wait", "done"):
+        return PassResult(step.delay, status, step.kind)
+    ctx = PassContext(
+        spec=spec, stamp=stamp, generation=ident.generation, status=status, observed=observed,
+        settings=deps.settings, vm_provider=vm_provider, edge=deps.edge, kube=deps.kube,
+        zones=zones, now=now,
+    )
+    log.info("%s/%s: %s %s %s", ident.namespace, ident.name, step.kind, step.target, step.why)
+    try:
+        outcome = await apply_step(step, ctx)
+    except PermanentFailure as exc:
+        if step.kind != "create-vm":
+            raise
+        outcome = {
+            "instances": [
+                {**r, "failedReason": exc.reason, "failedMessage": str(exc)[:300], "failedGeneration": ident.generation}
+                if r["name"] == step.target else r
+                for r in instance_records(status)
+            ]
+        }
+        emit("Warning", exc.reason, str(exc))
+    if step.kind == "promote":
+        emit("Normal", "Promoted", f"{step.target} now serves build {spec.commit_sha[:7]}")
+    return PassResult(0, await _write(deps, ident, status, outcome), step.kind)
+
+
+def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """One event per Ready transition, not per pass (events fan out like status writes)."""
+    def ready(s: Mapping[str, Any]) -> tuple[str, str]:
+        c: Mapping[str, Any] = next(
+            (c for c in s.get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
+        return str(c.get("status", "")), str(c.get("reason", ""))
+
+    before, after = ready(old), ready(new)
+    if after != before and after[0]:
+        msg = next(c.get("message", "") for c in new["conditions"] if c["type"] == "Ready")
+        emit("Normal" if after[0] == "True" else "Warning" if after[0] == "False" else "Normal", after[1], msg)
+
+
+async def teardown_once(
+    deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[str, Any], status: dict[str, Any]
+) -> PassResult:
+    """One teardown pass; ``done`` means every external object is confirmed gone."""
+    ident = Identity.from_meta(meta)
+    stamp = ident.stamp(deps.settings.cluster_id)
+    provider = str(raw_spec.get("provider") or "local")
+    vm_provider = deps.vm_provider(provider)
+    try:
+        spec: Spec | None = parse_spec(raw_spec, domain=deps.settings.domain)
+    except DDError:
+        spec = None  # stored before a schema change: tear down by status and stamp alone
+    candidates = [desired_instance(stamp, spec)] if spec else []
+    candidates += [InstanceName(r["name"]) for r in instance_records(status)]
+    if (status.get("vm") or {}).get("name"):
+        candidates.append(InstanceName(status["vm"]["name"]))
+    zones = deps.zones(provider, spec.vm.zones if spec else ())
+    secret = await deps.kube.read_secret(ident.namespace, secret_name(stamp))
+    observed = await observe_cloud(
+        stamp=stamp, candidates=candidates, zones=zones, status=status,
+        hostname=spec.hostname if spec else (status.get("dns") or {}).get("name"),
+        vm_provider=vm_provider, edge=deps.edge, secret=secret, include_listing=True,
+    )
+    step = plan_teardown(status=status, observed=observed, edge=deps.edge is not None)
+    if step.kind == "done":
+        return PassResult(0, status, "done", done=True)
+    if step.kind == "wait":
+        return PassResult(step.delay, status, "wait")
+    if step.mutates_cloud:
+        status = await _write(deps, ident, status, intent_patch(step, deps.clock()))
+    log.info("%s/%s: teardown %s %s", ident.namespace, ident.name, step.kind, step.target)
+    ctx = PassContext(
+        spec=spec, stamp=stamp, generation=ident.generation, status=status, observed=observed,
+        settings=deps.settings, vm_provider=vm_provider, edge=deps.edge, kube=deps.kube,
+        zones=zones, now=deps.clock(),
+    )
+    outcome = await apply_step(step, ctx)
+    return PassResult(0, await _write(deps, ident, status, outcome), step.kind)
