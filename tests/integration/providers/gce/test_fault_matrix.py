@@ -14,7 +14,7 @@ from dd_operator.errors import PermanentFailure, TransientFailure
 from dd_operator.providers.gce import GceVmProvider
 
 from .conftest import ZONES, vm_request
-from .driver import converge_running
+from .driver import converge_gone, converge_running
 from .fake import FakeCompute, Fault
 
 ROWS = [
@@ -107,3 +107,32 @@ async def test_fault_matrix(
         errors = len(result.errors)
         assert all(isinstance(e, TransientFailure) for e in result.errors)
     assert (seen, errors, sum(fake.calls().values())) == (outcome, transients, calls), fake.calls()
+
+
+TEARDOWN_ROWS = [
+    # (id, fault, transient errors seen, GCE calls from RUNNING to confirmed gone)
+    ("none", None, 0, 6),
+    ("503 delete", Fault(kind="http", method="instances.delete", status=503, times=1), 1, 8),
+    ("429 delete", Fault(kind="http", method="instances.delete", status=429, times=1), 1, 8),
+    ("timeout delete", Fault(kind="delay", method="instances.delete", seconds=2.0, times=1), 1, 5),
+    ("operations purged", Fault(kind="purge_operations"), 0, 6),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "transients", "calls"),
+    [r[1:] for r in TEARDOWN_ROWS],
+    ids=[r[0] for r in TEARDOWN_ROWS],
+)
+async def test_teardown_fault_matrix(
+    fault: Fault | None, transients: int, calls: int, fake: FakeCompute, provider: GceVmProvider
+) -> None:
+    vm = (await converge_running(provider, vm_request())).vm
+    assert vm is not None
+    fake.reset_calls()
+    if fault is not None:
+        fake.add_fault(fault)
+    gone = await converge_gone(provider, vm, ZONES)
+    assert all(isinstance(e, TransientFailure) for e in gone.errors)
+    assert fake.instance_names() == []
+    assert (len(gone.errors), sum(fake.calls().values())) == (transients, calls), fake.calls()
