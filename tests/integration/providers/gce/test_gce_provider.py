@@ -25,7 +25,8 @@ from .fake import FakeCompute, Fault
 
 def raw_instance(fake: FakeCompute, zone: str, name: str) -> compute_v1.Instance:
     client = compute_v1.InstancesClient(
-        transport="rest", client_options={"api_endpoint": fake.url},
+        transport="rest",
+        client_options={"api_endpoint": fake.url},
         credentials=AnonymousCredentials(),
     )
     return client.get(project=PROJECT, zone=zone, instance=name)
@@ -86,10 +87,15 @@ async def test_one_lifecycle_costs_a_known_number_of_calls(
     # Lookup by name in 3 zones (404s), insert, 2 operation reads, the RUNNING read;
     # then delete, 1 operation read, and 3 reads (404) confirming it is gone.
     assert create_calls == {
-        "instances.get": 4, "instances.insert": 1, "zoneOperations.get": 2,
+        "instances.get": 4,
+        "instances.insert": 1,
+        "zoneOperations.get": 2,
     }
     assert calls == {
-        "instances.get": 8, "instances.insert": 1, "instances.delete": 1, "zoneOperations.get": 3,
+        "instances.get": 8,
+        "instances.insert": 1,
+        "instances.delete": 1,
+        "zoneOperations.get": 3,
     }
 
 
@@ -187,8 +193,14 @@ async def test_rate_limits_are_transient_and_carry_retry_after(
     status: int, reason: str, fake: FakeCompute, provider: GceVmProvider
 ) -> None:
     fake.add_fault(
-        Fault(kind="http", method="instances.insert", status=status, reason=reason,
-              retry_after=7, times=1)
+        Fault(
+            kind="http",
+            method="instances.insert",
+            status=status,
+            reason=reason,
+            retry_after=7,
+            times=1,
+        )
     )
     request = vm_request()
     with pytest.raises(TransientFailure) as caught:
@@ -207,7 +219,9 @@ async def test_server_errors_on_read_are_unknown_never_gone(
     fake.add_fault(Fault(kind="http", method="instances.get", zone=ZONES[1], status=status))
     with pytest.raises(TransientFailure):  # 404 in a and c, 5xx in b: not "gone"
         await provider.get_vm(vm_request().name, ZONES)
-    assert await GceVmProvider(settings_for(fake)).get_vm(existing.name, ZONES) is not None
+    fresh = GceVmProvider(settings_for(fake))
+    assert await fresh.get_vm(existing.name, ZONES) is not None
+    await fresh.close()
 
 
 async def test_a_timed_out_insert_is_retried_without_a_duplicate(
@@ -324,3 +338,29 @@ async def test_a_lagging_list_misses_a_new_vm_that_get_vm_sees(
     assert await provider.get_vm(request.name, ZONES) is not None
     fake.clear_faults()
     assert [vm.name for vm in await provider.list_vms("test")] == [request.name]
+
+
+async def test_a_vm_with_a_tunnel_token_brings_its_connector_up_and_down() -> None:
+    events: list[tuple[str, str, bool]] = []
+
+    def hook(token: str, origin: str, up: bool) -> None:
+        events.append((token, origin, up))
+
+    with FakeCompute(
+        project=PROJECT, step_seconds=0.02, boot_control_planes=True, connector_hook=hook
+    ) as fake:
+        provider = GceVmProvider(settings_for(fake))
+        request = vm_request(port=free_port())
+        request = replace(request, boot=replace(request.boot, tunnel_token="tunnel-secret"))
+        vm = (await converge_running(provider, request)).vm
+        assert vm is not None
+        await async_wait_for(lambda: _async(bool(events)), timeout=10, message="connector up")
+        assert events == [("tunnel-secret", vm.endpoint, True)]
+        await converge_gone(provider, vm, ZONES)
+        await async_wait_for(lambda: _async(len(events) == 2), timeout=10, message="connector down")
+        assert events[1] == ("tunnel-secret", vm.endpoint, False)
+        await provider.close()
+
+
+async def _async(value: bool) -> bool:
+    return value
