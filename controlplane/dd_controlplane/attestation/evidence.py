@@ -54,7 +54,7 @@ class BadNonce(ValueError):
 def decode_nonce(raw: str | None) -> bytes:
     if not raw:
         raise BadNonce("nonce is required: ?nonce=<base64 of 8..256 random bytes>")
-    text = raw.strip().replace(" ", "+")  # a '+' that was not percent-encoded arrives as ' '
+    text = raw.replace(" ", "+").strip()  # an unencoded "+" arrives as " "
     text += "=" * (-len(text) % 4)
     try:
         nonce = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)

@@ -63,9 +63,7 @@ SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(
-    github: FakeGitHub, issuer: FakeIssuer, tmp_path: Path
-) -> SettingsFactory:
+def make_settings(github: FakeGitHub, issuer: FakeIssuer, tmp_path: Path) -> SettingsFactory:
     def make(**overrides: str) -> Settings:
         env = {
             "DD_ENV": "pr-7",

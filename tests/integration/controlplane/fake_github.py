@@ -27,7 +27,7 @@ class FakeUser:
 
 
 class FakeGitHub:
-    def __init__(self, *, client_id: str = "cid", client_secret: str = "csecret") -> None:
+    def __init__(self, *, client_id: str = "cid", client_secret: str = "csecret") -> None:  # noqa: S107
         self.client_id = client_id
         self.client_secret = client_secret
         self.users: dict[str, FakeUser] = {}
@@ -79,8 +79,9 @@ class FakeGitHub:
             links = []
             base = f"{self.base_url}/user/orgs"
             if page < last:
-                links.append(f'<{base}?{urlencode({"per_page": per_page, "page": page + 1})}>; rel="next"')
-                links.append(f'<{base}?{urlencode({"per_page": per_page, "page": last})}>; rel="last"')
+                for rel, number in (("next", page + 1), ("last", last)):
+                    query = urlencode({"per_page": per_page, "page": number})
+                    links.append(f'<{base}?{query}>; rel="{rel}"')
             headers = {"Link": ", ".join(links)} if links else {}
             return [{"login": o, "id": hash(o) % 10**6} for o in chunk], 200, headers
 
@@ -92,18 +93,22 @@ class FakeGitHub:
                 return "unknown client", 404
             code = secrets.token_hex(10)
             self._codes[code] = self.authorize_as
-            target = f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args.get('state', '')})}"
+            query = urlencode({"code": code, "state": args.get("state", "")})
+            target = f"{args['redirect_uri']}?{query}"
             return "", 302, {"Location": target}
 
         @app.post("/login/oauth/access_token")
         async def access_token() -> object:
             form = await request.form
-            if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            secret_ok = form.get("client_secret") == self.client_secret
+            if form.get("client_id") != self.client_id or not secret_ok:
                 return {"error": "incorrect_client_credentials"}
             token = self._codes.pop(form.get("code", ""), None)
             if token is None:
-                return {"error": "bad_verification_code",
-                        "error_description": "The code passed is incorrect or expired."}
+                return {
+                    "error": "bad_verification_code",
+                    "error_description": "The code passed is incorrect or expired.",
+                }
             return {"access_token": token, "token_type": "bearer", "scope": "read:org,read:user"}
 
         return app

@@ -31,7 +31,9 @@ async def _accepting(port: int) -> bool:
 
 
 @asynccontextmanager
-async def served(app: Quart, *, websocket_max_message_size: int | None = None) -> AsyncIterator[str]:
+async def served(
+    app: Quart, *, websocket_max_message_size: int | None = None
+) -> AsyncIterator[str]:
     """Yields ``http://127.0.0.1:PORT``; stops the server (and its lifespan) on exit."""
     port = free_port()
     config = Config()
@@ -44,8 +46,9 @@ async def served(app: Quart, *, websocket_max_message_size: int | None = None) -
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     try:
-        await async_wait_for(lambda: _accepting(port), timeout=10, interval=0.02,
-                             message=f"server on port {port}")
+        await async_wait_for(
+            lambda: _accepting(port), timeout=10, interval=0.02, message=f"server on port {port}"
+        )
         yield f"http://127.0.0.1:{port}"
     finally:
         stop.set()

@@ -46,8 +46,11 @@ def _health(port: int) -> dict[str, object] | None:
 def test_serves_health_and_exits_zero_on_signal(stop_signal: signal.Signals) -> None:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dd_controlplane"], env=_provider_env(port),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "dd_controlplane"],
+        env=_provider_env(port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         body = wait_for(lambda: _health(port), timeout=20, message="/health to answer")
@@ -74,7 +77,10 @@ def test_missing_required_setting_exits_nonzero_naming_it(missing: str) -> None:
     env = _provider_env(_free_port())
     del env[missing]
     result = subprocess.run(
-        [sys.executable, "-m", "dd_controlplane"], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "dd_controlplane"],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=30,
     )
     assert result.returncode != 0
