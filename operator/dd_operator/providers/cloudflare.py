@@ -407,22 +407,21 @@ class CloudflareEdgeProvider:
         return f"https://{hostname}"
 
     async def probe(self, hostname: str, path: str = "/health") -> httpx.Response:
-        """GET ``https://{hostname}{path}`` as a user would; transport errors are transient."""
+        """GET ``https://{hostname}{path}`` as a user would.
+
+        Not a Cloudflare API call, so it draws nothing from the budget. Transport errors
+        stay ``httpx.HTTPError``: ``reconcile.observe`` reads them as "not serving yet".
+        """
         if self._probe_client is None:
             self._probe_client = new_client(verify=self._settings.probe_ca_file or True)
         address = self._settings.probe_address
-        try:
-            if address:
-                return await self._probe_client.get(
-                    f"https://{address}{path}",
-                    headers={"Host": hostname},
-                    extensions={"sni_hostname": hostname},
-                )
-            return await self._probe_client.get(f"https://{hostname}{path}")
-        except httpx.HTTPError as exc:
-            raise TransientFailure(
-                f"https://{hostname}{path} did not answer through the edge ({type(exc).__name__})"
-            ) from exc
+        if address:
+            return await self._probe_client.get(
+                f"https://{address}{path}",
+                headers={"Host": hostname},
+                extensions={"sni_hostname": hostname},
+            )
+        return await self._probe_client.get(f"https://{hostname}{path}")
 
     async def close(self) -> None:
         await self._cf.close()

@@ -12,10 +12,12 @@
 | wrong token (403)             | PermanentFailure("CloudflareAuth"), token not in message   |
 | validation error (400)        | PermanentFailure("CloudflareRejected")                     |
 | API unreachable               | TransientFailure                                           |
+| edge unreachable (probe)      | httpx.HTTPError, which observe reads as not serving        |
 """
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from dd_operator import naming
@@ -24,7 +26,7 @@ from dd_operator.naming import Stamp
 from dd_operator.providers.cloudflare import CloudflareEdgeProvider
 from dd_operator.retry import RequestBudget
 
-from .conftest import CLUSTER, FakeClock, Origin, new_stamp
+from .conftest import CLUSTER, FakeClock, new_stamp
 from .fake import FakeCloudflare
 
 
@@ -167,12 +169,19 @@ async def test_an_unreachable_api_is_transient(fake: FakeCloudflare, stamp: Stam
         await p.close()
 
 
-async def test_probe_reports_an_unreachable_edge_as_transient(
-    fake: FakeCloudflare, origin: Origin
-) -> None:
+async def test_probe_leaves_an_unreachable_edge_to_the_reconcile(fake: FakeCloudflare) -> None:
     p = CloudflareEdgeProvider(fake.settings(probe_address="127.0.0.1:9"))
     try:
-        with pytest.raises(TransientFailure, match="did not answer through the edge"):
+        with pytest.raises(httpx.ConnectError):
+            await p.probe(f"pr-1.{fake.zone_name}")  # observe reads it as "not serving yet"
+    finally:
+        await p.close()
+
+
+async def test_probe_verifies_the_edge_certificate(fake: FakeCloudflare) -> None:
+    p = CloudflareEdgeProvider(fake.settings(probe_ca_file=""))  # system CAs: not the fake's
+    try:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await p.probe(f"pr-1.{fake.zone_name}")
     finally:
         await p.close()
