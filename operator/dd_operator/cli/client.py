@@ -77,7 +77,6 @@ class PreviewClient:
     def __init__(self, api_client: k8s.ApiClient) -> None:
         self._api_client = api_client
         self._objects = k8s.CustomObjectsApi(api_client)
-        self._core = k8s.CoreV1Api(api_client)
 
     @property
     def server(self) -> str:
@@ -142,9 +141,11 @@ class PreviewClient:
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """Events about the object, oldest first (what ``kubectl describe`` shows)."""
+        # CoreV1Api takes seconds to import; only ``describe`` needs it.
+        core = k8s.CoreV1Api(self._api_client)
         result = _translate(
             f"list events of previewenvironment {namespace}/{name}",
-            lambda: self._core.list_namespaced_event(
+            lambda: core.list_namespaced_event(
                 namespace,
                 field_selector=f"involvedObject.name={name},involvedObject.kind=PreviewEnvironment",
                 _request_timeout=_TIMEOUT,

@@ -13,20 +13,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import NotFound, PermanentFailure
 from ..naming import object_name_for_pr
-from .client import PreviewClient
 from .desired import CiOptions, preview_body
 from .events import Apply, Delete, EventError, EventPolicy, Ignore, Refuse, decide
 from .outcome import ExitCode
 from .readiness import Readiness, assess
 from .render import actions_annotation, describe, table, to_json, wait_line
 
+if TYPE_CHECKING:  # the kubernetes client takes a second to import; ignored events skip it
+    from .client import PreviewClient
+
 __all__ = ["Console", "load_event", "run_ci", "run_describe", "run_get", "run_wait"]
 
-ClientFactory = Callable[[], PreviewClient]
+ClientFactory = Callable[[], "PreviewClient"]
 
 
 @dataclass

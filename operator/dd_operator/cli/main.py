@@ -13,15 +13,17 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DDError, NotFound, PermanentFailure, TransientFailure
 from ..naming import object_name_for_pr
 from . import commands
-from .client import PreviewClient, connect
 from .desired import CiOptions
 from .events import Apply, EventError, EventPolicy, decide
 from .outcome import ExitCode
+
+if TYPE_CHECKING:
+    from .client import PreviewClient
 
 __all__ = ["build_parser", "main"]
 
@@ -161,6 +163,8 @@ def _target(
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], console: commands.Console) -> ExitCode:
     def client() -> PreviewClient:
+        from .client import connect  # imported only when the cluster is needed
+
         return connect(args.kubeconfig, args.context)
 
     if args.command == "ci":
