@@ -15,6 +15,7 @@ __all__ = ["DASHBOARD", "MESSAGE", "PAT_FORM"]
 _LAYOUT_HEAD = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{% block title %}dd-preview{% endblock %}</title>
 <style nonce="{{ g.csp_nonce }}">
 :root { color-scheme: light dark; --bg:#0f1420; --fg:#e6e9ef; --muted:#9aa3b5; --card:#182033;
