@@ -33,6 +33,8 @@ class FakeGitHub:
         self.users: dict[str, FakeUser] = {}
         self.calls: Counter[str] = Counter()
         self.fail_status: int | None = None
+        self.link_base: str | None = None
+        """Fault switch: pagination links point at this base instead of our own."""
         self.authorize_as: str | None = None
         """The token that the next OAuth authorization grants."""
         self.authorize_requests: list[dict[str, str]] = []
@@ -77,7 +79,7 @@ class FakeGitHub:
             chunk = u.orgs[(page - 1) * per_page : page * per_page]
             last = max(1, -(-len(u.orgs) // per_page))
             links = []
-            base = f"{self.base_url}/user/orgs"
+            base = f"{self.link_base or self.base_url}/user/orgs"
             if page < last:
                 for rel, number in (("next", page + 1), ("last", last)):
                     query = urlencode({"per_page": per_page, "page": number})
