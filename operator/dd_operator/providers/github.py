@@ -59,32 +59,46 @@ def render_comment(cluster_id: str, report: PreviewReport) -> str:
     where = f"`{report.namespace}/{report.name}`"
     expires = (
         report.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        if report.expires_at else "never (no ttl)"
+        if report.expires_at
+        else "never (no ttl)"
     )
     blocking = f"{report.reason}: {report.message}" if report.message else report.reason
     if report.deleted:
         heading = "### Preview removed"
-        rows = [("Commit", f"`{report.commit_sha[:12]}`"), ("Status", "deleted (pull request closed)")]
+        rows = [
+            ("Commit", f"`{report.commit_sha[:12]}`"),
+            ("Status", "deleted (pull request closed)"),
+        ]
     elif report.ready:
         heading = "### Preview ready"
-        rows = [("URL", report.url), ("Commit", f"`{report.commit_sha[:12]}`"),
-                ("Status", "Ready"), ("Expires", expires)]
+        rows = [
+            ("URL", report.url),
+            ("Commit", f"`{report.commit_sha[:12]}`"),
+            ("Status", "Ready"),
+            ("Expires", expires),
+        ]
     elif report.failed:
         heading = "### Preview failed"
-        rows = [("Commit", f"`{report.commit_sha[:12]}`"), ("Status", _cell(f"Failed: {blocking}")),
-                ("Expires", expires)]
+        rows = [
+            ("Commit", f"`{report.commit_sha[:12]}`"),
+            ("Status", _cell(f"Failed: {blocking}")),
+            ("Expires", expires),
+        ]
     else:
         heading = "### Preview starting"
-        rows = [("URL", report.url or "(not yet)"), ("Commit", f"`{report.commit_sha[:12]}`"),
-                ("Status", _cell(f"Waiting for {blocking}" if blocking else "Waiting")),
-                ("Expires", expires)]
+        rows = [
+            ("URL", report.url or "(not yet)"),
+            ("Commit", f"`{report.commit_sha[:12]}`"),
+            ("Status", _cell(f"Waiting for {blocking}" if blocking else "Waiting")),
+            ("Expires", expires),
+        ]
     lines = [_marker_line(cluster_id, report), f"{heading} for {subject}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     lines.append("")
     if report.ready and not report.deleted:
         lines.append(
             f"Log in by pasting `gh auth token` at {report.url.rstrip('/')}/auth/pat, or from a "
-            f"shell: `curl -H \"Authorization: Bearer $(gh auth token)\" {report.url}`"
+            f'shell: `curl -H "Authorization: Bearer $(gh auth token)" {report.url}`'
         )
     elif report.failed:
         lines.append(f"Details: `kubectl describe pe -n {report.namespace} {report.name}`")
@@ -181,13 +195,16 @@ class GitHubReporter:
                 ours.append(comment)
         ours.sort(key=lambda c: int(c["id"]))
         for extra in ours[1:]:
-            await self._request("DELETE", f"/repos/{report.repository}/issues/comments/{extra['id']}")
+            await self._request(
+                "DELETE", f"/repos/{report.repository}/issues/comments/{extra['id']}"
+            )
         if ours and ours[0].get("body") == body:
             return
         if ours:
             try:
                 await self._request(
-                    "PATCH", f"/repos/{report.repository}/issues/comments/{ours[0]['id']}",
+                    "PATCH",
+                    f"/repos/{report.repository}/issues/comments/{ours[0]['id']}",
                     json={"body": body},
                 )
                 return
@@ -205,22 +222,27 @@ class GitHubReporter:
         if not report.deleted:
             params["sha"] = report.commit_sha
         deployments = [
-            d async for d in self._pages(path, params)
+            d
+            async for d in self._pages(path, params)
             if (d.get("payload") or {}).get("dd-preview") == marker
         ]
         if not deployments and report.deleted:
             return
         if not deployments:
-            created = await self._request("POST", path, json={
-                "ref": report.commit_sha,
-                "environment": environment,
-                "auto_merge": False,
-                "required_contexts": [],
-                "transient_environment": True,
-                "production_environment": False,
-                "description": f"dd-preview {report.namespace}/{report.name}",
-                "payload": {"dd-preview": marker},
-            })
+            created = await self._request(
+                "POST",
+                path,
+                json={
+                    "ref": report.commit_sha,
+                    "environment": environment,
+                    "auto_merge": False,
+                    "required_contexts": [],
+                    "transient_environment": True,
+                    "production_environment": False,
+                    "description": f"dd-preview {report.namespace}/{report.name}",
+                    "payload": {"dd-preview": marker},
+                },
+            )
             deployments = [created.json()]
         state = _deployment_state(report)
         description = (report.reason if not report.ready else "Ready")[:140]
@@ -228,17 +250,27 @@ class GitHubReporter:
             await self._set_status(report, path, deployment, state, description)
 
     async def _set_status(
-        self, report: PreviewReport, path: str, deployment: dict[str, Any], state: str,
+        self,
+        report: PreviewReport,
+        path: str,
+        deployment: dict[str, Any],
+        state: str,
         description: str,
     ) -> None:
         statuses = f"{path}/{deployment['id']}/statuses"
         latest = (await self._request("GET", statuses, params={"per_page": "1"})).json()
         url = report.url if state == "success" else ""
-        if latest and latest[0].get("state") == state and (
-            state != "success" or latest[0].get("environment_url") == url
+        if (
+            latest
+            and latest[0].get("state") == state
+            and (state != "success" or latest[0].get("environment_url") == url)
         ):
             return
-        payload: dict[str, Any] = {"state": state, "description": description, "auto_inactive": True}
+        payload: dict[str, Any] = {
+            "state": state,
+            "description": description,
+            "auto_inactive": True,
+        }
         if url:
             payload["environment_url"] = url
         await self._request("POST", statuses, json=payload)
