@@ -31,7 +31,8 @@ def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.bind}:{settings.port}"]
     config.accesslog = None
-    config.graceful_timeout = 3.0
+    config.errorlog = logging.getLogger("hypercorn.error")  # one log format, ours
+    config.graceful_timeout = 2.0  # in-flight requests and handshakes are short
     config.websocket_max_message_size = MAX_FRAME_BYTES
     return config
 

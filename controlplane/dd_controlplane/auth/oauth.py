@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+with warnings.catch_warnings():
+    # Authlib 1.x nudges httpx users towards httpx2 on import; we pin httpx (pyproject).
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from ..errors import AuthRequired, UpstreamError
 from ..settings import GitHubSettings
