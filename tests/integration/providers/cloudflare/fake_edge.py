@@ -129,15 +129,18 @@ def cloudflare_error_page(route: EdgeRoute) -> web.Response:
     )
 
 
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
 def make_edge_app(resolve: Callable[[str], EdgeRoute]) -> web.Application:
     """``resolve(hostname) -> EdgeRoute`` decides; this app proxies or answers the error."""
     app = web.Application()
 
     async def on_startup(app: web.Application) -> None:
-        app["session"] = aiohttp.ClientSession(auto_decompress=False)
+        app[SESSION] = aiohttp.ClientSession(auto_decompress=False)
 
     async def on_cleanup(app: web.Application) -> None:
-        await app["session"].close()
+        await app[SESSION].close()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         hostname = (request.host or "").rsplit(":", 1)[0].lower()
@@ -147,7 +150,7 @@ def make_edge_app(resolve: Callable[[str], EdgeRoute]) -> web.Application:
                 return web.Response(status=route.status, headers={"server": "cloudflare"})
             return cloudflare_error_page(route)
         target = route.origin.rstrip("/") + request.rel_url.raw_path_qs
-        session: aiohttp.ClientSession = request.app["session"]
+        session = request.app[SESSION]
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers.update({
             "Host": request.host, "X-Forwarded-Proto": request.scheme,
