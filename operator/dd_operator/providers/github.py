@@ -102,7 +102,7 @@ def render_comment(cluster_id: str, report: PreviewReport) -> str:
         )
     elif report.failed:
         lines.append(f"Details: `kubectl describe pe -n {report.namespace} {report.name}`")
-    lines.append(f"<sub>PreviewEnvironment {where}, kept up to date by dd-preview.</sub>")
+    lines += ["", f"<sub>PreviewEnvironment {where}, kept up to date by dd-preview.</sub>"]
     return "\n".join(lines)
 
 
