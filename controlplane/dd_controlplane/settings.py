@@ -158,6 +158,8 @@ class Settings:
     session: SessionSettings
     attestation: AttestationSettings
     registration: RegistrationSettings
+    dashboard_refresh_seconds: float = 5.0
+    """How often the dashboard polls ``/api/status``: live enough, one request per tab per 5 s."""
 
     @property
     def oauth_callback_url(self) -> str:
@@ -227,4 +229,5 @@ class Settings:
                 tofu=_bool(e, "DD_AGENT_TOFU", False),
                 handshake_timeout_seconds=float(_int(e, "DD_HANDSHAKE_TIMEOUT_SECONDS", 10)),
             ),
+            dashboard_refresh_seconds=float(_int(e, "DD_DASHBOARD_REFRESH_SECONDS", 5)),
         )

@@ -1,9 +1,9 @@
 """``GET /`` (HTML) and ``GET /api/status`` (JSON): the owner's view of this preview.
 
 Both need an owner (session or bearer). The page renders the status once and then polls
-``/api/status`` every few seconds. The attestation summary is the last evidence this
-process produced (``/cp/attest``), or one taken for the dashboard with a fixed nonce,
-re-tried at most once a minute when attestation is unavailable.
+``/api/status`` every ``DD_DASHBOARD_REFRESH_SECONDS`` (5). The attestation summary is
+the last evidence this process produced (``/cp/attest``), or one taken for the dashboard
+with a fixed nonce, re-tried at most once a minute when attestation is unavailable.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ __all__ = ["blueprint"]
 
 blueprint = Blueprint("dashboard", __name__)
 
-REFRESH_MS = 5000
 _RETRY_SECONDS = 60.0
 _DASHBOARD_NONCE = b"dd-preview dashboard summary"
 
@@ -85,6 +84,7 @@ async def status() -> ResponseReturnValue:
 @owner_required
 async def dashboard() -> ResponseReturnValue:
     html = await render_template_string(
-        pages.DASHBOARD, status=await _status(), refresh_ms=REFRESH_MS
+        pages.DASHBOARD, status=await _status(),
+        refresh_ms=int(current_state().settings.dashboard_refresh_seconds * 1000),
     )
     return html, 200, {"Cache-Control": "no-store"}

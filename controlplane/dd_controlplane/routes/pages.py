@@ -112,7 +112,7 @@ function cell(text, cls) { const td = document.createElement("td"); if (cls) td.
 async function refresh() {
   try {
     const r = await fetch("/api/status", {headers: {"Accept": "application/json"}, credentials: "same-origin"});
-    if (r.status === 401) { location.href = "/auth/pat?next=/"; return; }
+    if (r.status === 401) { location.reload(); return; }  // the server picks the login page
     if (!r.ok) { document.getElementById("refreshed").textContent = "failed (" + r.status + ")"; return; }
     const s = await r.json();
     document.getElementById("build").textContent = s.build;

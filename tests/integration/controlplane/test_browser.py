@@ -46,7 +46,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def base_url(make_settings: SettingsFactory) -> AsyncIterator[str]:
-    settings = make_settings(DD_AGENT_KEYS=key_b64(AGENT_PUBLIC), DD_DEV_ATTESTATION="1")
+    settings = make_settings(
+        DD_AGENT_KEYS=key_b64(AGENT_PUBLIC), DD_DEV_ATTESTATION="1", DD_DASHBOARD_REFRESH_SECONDS="1"
+    )
     async with served(create_app(settings)) as url:
         yield url
 
