@@ -1,3 +1,3 @@
-"""Shared fixtures; the cluster tier's fixtures live in tests/support/cluster.py."""
+"""Shared fixtures: the real cluster tier (tests/support/cluster.py) and the operator process."""
 
-pytest_plugins = ["tests.support.cluster"]
+pytest_plugins = ["tests.support.cluster", "tests.support.operator"]

@@ -30,7 +30,9 @@ def source_dir() -> Path:
     """``localcluster/`` in the checkout this package was installed from (editable install)."""
     here = Path(__file__).resolve().parents[2] / "localcluster"
     if not (here / "build.sh").exists():
-        raise RuntimeError(f"localcluster sources not found at {here}; install dd-preview with pip -e")
+        raise RuntimeError(
+            f"localcluster sources not found at {here}; install dd-preview with pip -e"
+        )
     return here
 
 

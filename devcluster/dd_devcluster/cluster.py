@@ -134,7 +134,7 @@ class LocalCluster:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE  # the serving cert is self-signed and written at start
         deadline = time.monotonic() + timeout
-        req = urllib.request.Request(
+        req = urllib.request.Request(  # noqa: S310 - our own https URL
             f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"}
         )
         while True:
@@ -144,10 +144,12 @@ class LocalCluster:
                     f"kube-apiserver exited with {self._proc.returncode}; log: {self.log_path}\n"
                     + self.log_tail()
                 )
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                with urllib.request.urlopen(req, context=ctx, timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError),
+                urllib.request.urlopen(req, context=ctx, timeout=2) as resp,  # noqa: S310
+            ):
+                if resp.status == 200:
+                    return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"kube-apiserver not ready after {timeout}s\n" + self.log_tail())
             time.sleep(0.25)
@@ -181,7 +183,9 @@ class LocalCluster:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
             check=check,

@@ -12,16 +12,34 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dd-preview-operator", description=__doc__)
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", default=[],
-                       help="watch only this namespace (repeatable); default: all namespaces")
-    parser.add_argument("--peering", default="dd-preview",
-                        help="kopf peering object used to keep one active replica")
-    parser.add_argument("--priority", type=int, default=0,
-                        help="peering priority; give each replica a different one")
-    parser.add_argument("--standalone", action="store_true",
-                        help="no peering at all (a single replica, e.g. development)")
-    parser.add_argument("--liveness", default="",
-                        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    parser.add_argument(
+        "--peering",
+        default="dd-preview",
+        help="kopf peering object used to keep one active replica",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        help="peering priority; give each replica a different one",
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering at all (a single replica, e.g. development)",
+    )
+    parser.add_argument(
+        "--liveness",
+        default="",
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
 

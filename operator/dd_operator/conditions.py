@@ -46,7 +46,9 @@ def summarise_ready(conds: Mapping[str, Cond]) -> Cond:
         if c is None or c.status != "True":
             reason = c.reason if c else "Pending"
             message = f"{name}: {c.message}" if c and c.message else f"waiting for {name}"
-            return Cond("Ready", "False" if c and c.status == "False" else "Unknown", reason, message)
+            return Cond(
+                "Ready", "False" if c and c.status == "False" else "Unknown", reason, message
+            )
     return Cond("Ready", "True", "Serving", "the control plane is serving the requested build")
 
 
@@ -70,7 +72,8 @@ def merge_conditions(
                 "reason": d.reason,
                 "message": d.message[:512],
                 "observedGeneration": generation,
-                "lastTransitionTime": rfc3339(now) if flipped or old is None
+                "lastTransitionTime": rfc3339(now)
+                if flipped or old is None
                 else old.get("lastTransitionTime", rfc3339(now)),
             }
         )

@@ -93,8 +93,13 @@ def _delay_for(exc: Exception, attempt: int) -> float:
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=5.0)
 async def run_environment(
-    stopped: kopf.DaemonStopped, body: kopf.Body, meta: kopf.Meta, spec: kopf.Spec,
-    memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any,
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
 ) -> None:
     deps: Deps = memo.deps
     wake = _wake_event(memo)
@@ -119,7 +124,9 @@ async def run_environment(
             await _sleep_until_woken(wake, stopped, delay)
 
 
-async def _sleep_until_woken(wake: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+async def _sleep_until_woken(
+    wake: asyncio.Event, stopped: kopf.DaemonStopped, delay: float
+) -> None:
     """Sleep ``delay`` seconds, ending early on a spec change or when kopf stops the daemon."""
     waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait(delay))]
     try:
@@ -131,8 +138,13 @@ async def _sleep_until_woken(wake: asyncio.Event, stopped: kopf.DaemonStopped, d
 
 @kopf.on.delete(*RESOURCE)
 async def teardown(
-    meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, memo: kopf.Memo,
-    retry: int, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    retry: int,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
 ) -> None:
     """Ordered teardown; raising TemporaryError keeps the finalizer until it is done."""
     deps: Deps = memo.deps

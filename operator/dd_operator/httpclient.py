@@ -15,7 +15,10 @@ USER_AGENT = "dd-preview-operator/0.1"
 
 
 def new_client(
-    *, base_url: str = "", headers: dict[str, str] | None = None, timeout: float = 10.0,
+    *,
+    base_url: str = "",
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
     verify: bool | str = True,
 ) -> httpx.AsyncClient:
     """A client with a short connect timeout: an unreachable VM must not stall reconcile."""

@@ -142,7 +142,11 @@ class Kube:
         def call() -> None:
             try:
                 self.custom.delete_namespaced_custom_object(
-                    API_GROUP, VERSION, namespace, PLURAL, name,
+                    API_GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
                     body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
                 )
             except ApiException as exc:

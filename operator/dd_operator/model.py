@@ -36,7 +36,9 @@ def parse_duration(text: str) -> timedelta:
     """``"72h"``, ``"1d12h"``, ``"90m"`` -> timedelta. The CRD pattern is the same grammar."""
     m = _DURATION_RE.match(text.strip())
     if not text.strip() or not m or not any(m.groups()):
-        raise PermanentFailure("InvalidSpec", f"spec.ttl {text!r} is not a duration like 72h or 1d12h")
+        raise PermanentFailure(
+            "InvalidSpec", f"spec.ttl {text!r} is not a duration like 72h or 1d12h"
+        )
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
     return timedelta(days=d, hours=h, minutes=mi, seconds=s)
 
@@ -73,7 +75,9 @@ class Spec:
 def _require(spec: Mapping[str, Any], key: str, kind: type) -> Any:
     value = spec.get(key)
     if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-        raise PermanentFailure("InvalidSpec", f"spec.{key} is required and must be a {kind.__name__}")
+        raise PermanentFailure(
+            "InvalidSpec", f"spec.{key} is required and must be a {kind.__name__}"
+        )
     return value
 
 

@@ -58,7 +58,11 @@ class RequestBudget:
     """
 
     def __init__(
-        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
+        self,
+        limit: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """``clock`` and ``sleep`` are injectable so tests run a 5-minute window in no time."""

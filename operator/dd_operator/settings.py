@@ -148,9 +148,7 @@ class OperatorSettings:
         e = os.environ if env is None else env
         cluster_id = _get(e, "DD_CLUSTER_ID", "local")
         if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?", cluster_id):
-            raise ConfigError(
-                f"DD_CLUSTER_ID must be 1-20 chars of [a-z0-9-], got {cluster_id!r}"
-            )
+            raise ConfigError(f"DD_CLUSTER_ID must be 1-20 chars of [a-z0-9-], got {cluster_id!r}")
         edge = _get(e, "DD_EDGE", "none")
         if edge not in {"none", "cloudflare"}:
             raise ConfigError(f"DD_EDGE must be 'none' or 'cloudflare', got {edge!r}")
@@ -204,7 +202,9 @@ class OperatorSettings:
             health_checks=_int(e, "DD_HEALTH_CHECKS", 3),
             require_tdx=_bool(e, "DD_REQUIRE_TDX", False),
             expected_mrtd=_get(e, "DD_EXPECTED_MRTD", "").lower(),
-            local=LocalSettings(state_dir=Path(_get(e, "DD_LOCAL_STATE_DIR", str(state_home / "dd-preview")))),
+            local=LocalSettings(
+                state_dir=Path(_get(e, "DD_LOCAL_STATE_DIR", str(state_home / "dd-preview")))
+            ),
             gce=gce,
             cloudflare=cf,
             github=GitHubSettings(

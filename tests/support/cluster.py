@@ -25,7 +25,9 @@ def cluster() -> Iterator[LocalCluster]:
     with LocalCluster() as c:
         c.kubectl("apply", "-f", str(CRD))
         c.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s",
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
             "crd/previewenvironments.preview.devopsdefender.com",
         )
         yield c

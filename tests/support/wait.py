@@ -11,7 +11,10 @@ T = TypeVar("T")
 
 
 def wait_for(
-    probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.2,
+    probe: Callable[[], T | None],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.2,
     message: str = "condition",
 ) -> T:
     """Call ``probe`` until it returns something truthy; fail with ``message`` at the deadline."""
@@ -20,17 +23,22 @@ def wait_for(
     while True:
         try:
             value = probe()
-        except Exception as exc:  # noqa: BLE001 - the last error goes into the failure message
+        except Exception as exc:
             value, last = None, exc
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message} (last: {last!r})"
+            )
         time.sleep(interval)
 
 
 async def async_wait_for(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 60.0, interval: float = 0.2,
+    probe: Callable[[], Awaitable[T | None]],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.2,
     message: str = "condition",
 ) -> T:
     deadline = time.monotonic() + timeout
@@ -38,10 +46,12 @@ async def async_wait_for(
     while True:
         try:
             value = await probe()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             value, last = None, exc
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message} (last: {last!r})"
+            )
         await asyncio.sleep(interval)

@@ -35,7 +35,8 @@ class PassContext:
     status: Mapping[str, Any]
     observed: Observed
     settings: OperatorSettings
-    vm_provider: VmProvider
+    vm_provider: VmProvider | None
+    """None only in teardown when the object's provider is not configured here."""
     edge: EdgeProvider | None
     kube: Kube
     zones: tuple[str, ...]
@@ -104,7 +105,10 @@ async def _finish_operation(ctx: PassContext, step: Step) -> dict[str, Any]:
     if isinstance(error, PermanentFailure):
         patch.update(
             _update_instance(
-                ctx, step.target, failedReason=error.reason, failedMessage=str(error)[:300],
+                ctx,
+                step.target,
+                failedReason=error.reason,
+                failedMessage=str(error)[:300],
                 failedGeneration=ctx.generation,
             )
         )
@@ -121,10 +125,18 @@ async def _write_secret(ctx: PassContext) -> dict[str, Any]:
         data["tunnel-token"] = await ctx.edge.tunnel_token(tunnel)
         data["tunnel-id"] = tunnel.id
     await ctx.kube.write_secret(
-        ctx.stamp.namespace, secret_name(ctx.stamp), data,
+        ctx.stamp.namespace,
+        secret_name(ctx.stamp),
+        data,
         owner={"name": ctx.stamp.name, "uid": ctx.stamp.uid},
     )
     return {}
+
+
+def _require_vm_provider(ctx: PassContext) -> VmProvider:
+    if ctx.vm_provider is None:
+        raise PermanentFailure("ProviderNotConfigured", "this step needs the object's VM provider")
+    return ctx.vm_provider
 
 
 def _require_edge(ctx: PassContext) -> EdgeProvider:
@@ -143,7 +155,7 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
         case "write-secret":
             return await _write_secret(ctx)
         case "create-tunnel":
-            t = await _require_edge(ctx).create_tunnel(ctx.stamp)
+            await _require_edge(ctx).create_tunnel(ctx.stamp)
             return {}  # recorded in status by configure-tunnel, once it routes
         case "configure-tunnel":
             assert o.tunnel is not None and ctx.spec is not None
@@ -165,19 +177,27 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
             records.append({"name": step.target, "build": ctx.spec.commit_sha, "attempt": 0})
             return {"instances": records}
         case "create-vm":
-            op = await ctx.vm_provider.create_vm(_vm_request(ctx, InstanceName(step.target)))
-            return {**_op_patch(op), **_update_instance(ctx, step.target, zone=op.zone if op else None)}
+            op = await _require_vm_provider(ctx).create_vm(
+                _vm_request(ctx, InstanceName(step.target))
+            )
+            return {
+                **_op_patch(op),
+                **_update_instance(ctx, step.target, zone=op.zone if op else None),
+            }
         case "start-vm" | "stop-vm" | "delete-vm":
             if vm is None:
                 return {}
+            provider = _require_vm_provider(ctx)
             call = {
-                "start-vm": ctx.vm_provider.start_vm,
-                "stop-vm": ctx.vm_provider.stop_vm,
-                "delete-vm": ctx.vm_provider.delete_vm,
+                "start-vm": provider.start_vm,
+                "stop-vm": provider.stop_vm,
+                "delete-vm": provider.delete_vm,
             }[step.kind]
             return _op_patch(await call(vm))
         case "forget-instance":
-            return {"instances": [r for r in instance_records(ctx.status) if r["name"] != step.target]}
+            return {
+                "instances": [r for r in instance_records(ctx.status) if r["name"] != step.target]
+            }
         case "record-attestation":
             att = o.attestation
             assert att is not None
@@ -187,8 +207,11 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
             assert vm is not None and ctx.spec is not None
             return {
                 "vm": {
-                    "name": vm.name, "zone": vm.zone, "status": vm.status,
-                    "build": ctx.spec.commit_sha, "mrtd": rec.get("mrtd", ""),
+                    "name": vm.name,
+                    "zone": vm.zone,
+                    "status": vm.status,
+                    "build": ctx.spec.commit_sha,
+                    "mrtd": rec.get("mrtd", ""),
                     "dev": bool(rec.get("dev")),
                 }
             }

@@ -25,7 +25,14 @@ from ..settings import OperatorSettings
 from .apply import PassContext, apply_step, intent_patch
 from .context import Identity, desired_instance
 from .observe import observe_cloud, observe_serving
-from .plan import PlanSettings, conditions_for, expires_at, instance_records, plan_next_step, renewed_at
+from .plan import (
+    PlanSettings,
+    conditions_for,
+    expires_at,
+    instance_records,
+    plan_next_step,
+    renewed_at,
+)
 from .teardown import plan_teardown
 
 __all__ = ["Deps", "PassResult", "reconcile_once", "teardown_once"]
@@ -88,22 +95,32 @@ def _apply_patch(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[st
     return out
 
 
-async def _write(deps: Deps, ident: Identity, status: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+async def _write(
+    deps: Deps, ident: Identity, status: dict[str, Any], patch: Mapping[str, Any]
+) -> dict[str, Any]:
     if patch:
         await deps.kube.patch_status(ident.namespace, ident.name, patch)
     return _apply_patch(status, patch)
 
 
-def _invalid_spec_status(status: Mapping[str, Any], ident: Identity, exc: PermanentFailure, now: datetime) -> dict[str, Any]:
+def _invalid_spec_status(
+    status: Mapping[str, Any], ident: Identity, exc: PermanentFailure, now: datetime
+) -> dict[str, Any]:
     conds = [Cond("Ready", "False", exc.reason, str(exc))]
     return {
         "observedGeneration": ident.generation,
-        "conditions": merge_conditions(status.get("conditions") or [], conds, generation=ident.generation, now=now),
+        "conditions": merge_conditions(
+            status.get("conditions") or [], conds, generation=ident.generation, now=now
+        ),
     }
 
 
 async def reconcile_once(
-    deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[str, Any], status: dict[str, Any], emit: Emit
+    deps: Deps,
+    meta: Mapping[str, Any],
+    raw_spec: Mapping[str, Any],
+    status: dict[str, Any],
+    emit: Emit,
 ) -> PassResult:
     now = deps.clock()
     ident = Identity.from_meta(meta)
@@ -125,35 +142,62 @@ async def reconcile_once(
         candidates.append(InstanceName(active_name))
     secret = await deps.kube.read_secret(ident.namespace, secret_name(stamp))
     observed = await observe_cloud(
-        stamp=stamp, candidates=candidates, zones=zones, status=status, hostname=spec.hostname,
-        vm_provider=vm_provider, edge=deps.edge, secret=secret,
+        stamp=stamp,
+        candidates=candidates,
+        zones=zones,
+        status=status,
+        hostname=spec.hostname,
+        vm_provider=vm_provider,
+        edge=deps.edge,
+        secret=secret,
     )
     rec = next((r for r in instance_records(status) if r["name"] == desired), {})
     active = observed.vms.get(InstanceName(active_name)) if active_name else None
     observed = await observe_serving(
-        observed, client=deps.http, desired=observed.vms.get(desired),
-        desired_needs_attestation=not rec.get("mrtd"), active=active,
-        expected_build=spec.commit_sha, checks=deps.settings.health_checks,
-        edge=deps.edge, hostname=spec.hostname,
+        observed,
+        client=deps.http,
+        desired=observed.vms.get(desired),
+        desired_needs_attestation=not rec.get("mrtd"),
+        active=active,
+        expected_build=spec.commit_sha,
+        checks=deps.settings.health_checks,
+        edge=deps.edge,
+        hostname=spec.hostname,
     )
     ps = deps.plan_settings
     step = plan_next_step(
-        spec=spec, stamp=stamp, generation=ident.generation, status=status,
-        observed=observed, desired=desired, settings=ps,
+        spec=spec,
+        stamp=stamp,
+        generation=ident.generation,
+        status=status,
+        observed=observed,
+        desired=desired,
+        settings=ps,
     )
     conds = conditions_for(
-        spec=spec, stamp=stamp, generation=ident.generation, status=status,
-        observed=observed, desired=desired, settings=ps,
+        spec=spec,
+        stamp=stamp,
+        generation=ident.generation,
+        status=status,
+        observed=observed,
+        desired=desired,
+        settings=ps,
     )
     renewed = renewed_at(spec, status, now)
-    url = deps.edge.public_url(spec.hostname) if deps.edge else (active.endpoint if active and active.endpoint else status.get("url"))
+    url = (
+        deps.edge.public_url(spec.hostname)
+        if deps.edge
+        else (active.endpoint if active and active.endpoint else status.get("url"))
+    )
     base: dict[str, Any] = {
         "observedGeneration": ident.generation,
         "shortSha": spec.commit_sha[:7],
         "renewedAt": renewed.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "expiresAt": expires_at(spec, renewed),
         "url": url,
-        "conditions": merge_conditions(status.get("conditions") or [], conds, generation=ident.generation, now=now),
+        "conditions": merge_conditions(
+            status.get("conditions") or [], conds, generation=ident.generation, now=now
+        ),
     }
     if active is not None and (status.get("vm") or {}).get("status") != active.status:
         base["vm"] = {**status.get("vm", {}), "status": active.status}
@@ -163,15 +207,25 @@ async def reconcile_once(
             emit("Warning", "DNSConflict", conds[2].message)
     elif step.mutates_cloud:
         base.update(intent_patch(step, now))
-    patch = {k: v for k, v in status_changes(status, base).items() if not (v is None and k not in status)}
+    patch = {
+        k: v for k, v in status_changes(status, base).items() if not (v is None and k not in status)
+    }
     _emit_transitions(emit, status, base)
     status = await _write(deps, ident, status, patch)
     if step.kind in ("wait", "done"):
         return PassResult(step.delay, status, step.kind)
     ctx = PassContext(
-        spec=spec, stamp=stamp, generation=ident.generation, status=status, observed=observed,
-        settings=deps.settings, vm_provider=vm_provider, edge=deps.edge, kube=deps.kube,
-        zones=zones, now=now,
+        spec=spec,
+        stamp=stamp,
+        generation=ident.generation,
+        status=status,
+        observed=observed,
+        settings=deps.settings,
+        vm_provider=vm_provider,
+        edge=deps.edge,
+        kube=deps.kube,
+        zones=zones,
+        now=now,
     )
     log.info("%s/%s: %s %s %s", ident.namespace, ident.name, step.kind, step.target, step.why)
     try:
@@ -181,8 +235,14 @@ async def reconcile_once(
             raise
         outcome = {
             "instances": [
-                {**r, "failedReason": exc.reason, "failedMessage": str(exc)[:300], "failedGeneration": ident.generation}
-                if r["name"] == step.target else r
+                {
+                    **r,
+                    "failedReason": exc.reason,
+                    "failedMessage": str(exc)[:300],
+                    "failedGeneration": ident.generation,
+                }
+                if r["name"] == step.target
+                else r
                 for r in instance_records(status)
             ]
         }
@@ -192,18 +252,22 @@ async def reconcile_once(
     return PassResult(0, await _write(deps, ident, status, outcome), step.kind)
 
 
+PROGRESS_REASONS = frozenset({"Creating", "Provisioning", "Starting", "Pending", "Updating"})
+"""Ready=False for these is normal progress, not a warning anyone should act on."""
+
+
 def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     """One event per Ready transition, not per pass (events fan out like status writes)."""
-    def ready(s: Mapping[str, Any]) -> tuple[str, str]:
-        c: Mapping[str, Any] = next(
-            (c for c in s.get("conditions") or [] if c.get("type") == "Ready"), {}
-        )
-        return str(c.get("status", "")), str(c.get("reason", ""))
+
+    def ready(s: Mapping[str, Any]) -> Mapping[str, Any]:
+        return next((c for c in s.get("conditions") or [] if c.get("type") == "Ready"), {})
 
     before, after = ready(old), ready(new)
-    if after != before and after[0]:
-        msg = next(c.get("message", "") for c in new["conditions"] if c["type"] == "Ready")
-        emit("Normal" if after[0] == "True" else "Warning" if after[0] == "False" else "Normal", after[1], msg)
+    if (after.get("status"), after.get("reason")) == (before.get("status"), before.get("reason")):
+        return
+    reason = str(after.get("reason", ""))
+    warn = after.get("status") == "False" and reason not in PROGRESS_REASONS
+    emit("Warning" if warn else "Normal", reason, str(after.get("message", "")))
 
 
 async def teardown_once(
@@ -213,7 +277,13 @@ async def teardown_once(
     ident = Identity.from_meta(meta)
     stamp = ident.stamp(deps.settings.cluster_id)
     provider = str(raw_spec.get("provider") or "local")
-    vm_provider = deps.vm_provider(provider)
+    vm_provider: VmProvider | None
+    try:
+        vm_provider = deps.vm_provider(provider)
+    except PermanentFailure:
+        if instance_records(status) or status.get("vm") or status.get("operation"):
+            raise  # it may own VMs we cannot see: keep the finalizer, say why
+        vm_provider = None  # nothing was ever created through it
     try:
         spec: Spec | None = parse_spec(raw_spec, domain=deps.settings.domain)
     except DDError:
@@ -225,9 +295,15 @@ async def teardown_once(
     zones = deps.zones(provider, spec.vm.zones if spec else ())
     secret = await deps.kube.read_secret(ident.namespace, secret_name(stamp))
     observed = await observe_cloud(
-        stamp=stamp, candidates=candidates, zones=zones, status=status,
+        stamp=stamp,
+        candidates=candidates,
+        zones=zones,
+        status=status,
         hostname=spec.hostname if spec else (status.get("dns") or {}).get("name"),
-        vm_provider=vm_provider, edge=deps.edge, secret=secret, include_listing=True,
+        vm_provider=vm_provider,
+        edge=deps.edge,
+        secret=secret,
+        include_listing=True,
     )
     step = plan_teardown(status=status, observed=observed, edge=deps.edge is not None)
     if step.kind == "done":
@@ -238,9 +314,17 @@ async def teardown_once(
         status = await _write(deps, ident, status, intent_patch(step, deps.clock()))
     log.info("%s/%s: teardown %s %s", ident.namespace, ident.name, step.kind, step.target)
     ctx = PassContext(
-        spec=spec, stamp=stamp, generation=ident.generation, status=status, observed=observed,
-        settings=deps.settings, vm_provider=vm_provider, edge=deps.edge, kube=deps.kube,
-        zones=zones, now=deps.clock(),
+        spec=spec,
+        stamp=stamp,
+        generation=ident.generation,
+        status=status,
+        observed=observed,
+        settings=deps.settings,
+        vm_provider=vm_provider,
+        edge=deps.edge,
+        kube=deps.kube,
+        zones=zones,
+        now=deps.clock(),
     )
     outcome = await apply_step(step, ctx)
     return PassResult(0, await _write(deps, ident, status, outcome), step.kind)

@@ -58,17 +58,22 @@ async def observe_cloud(
     zones: tuple[str, ...],
     status: Mapping[str, Any],
     hostname: str | None,
-    vm_provider: VmProvider,
+    vm_provider: VmProvider | None,
     edge: EdgeProvider | None,
     secret: Mapping[str, str] | None,
     include_listing: bool = False,
 ) -> Observed:
     vms: dict[InstanceName, Vm | None] = {}
     op = pending_operation(status)
-    op_state = await vm_provider.check_operation(op) if op else None
+    if vm_provider is None:  # teardown of an object whose provider was never configured here
+        candidates, include_listing = [], False
+    op_state = await vm_provider.check_operation(op) if op and vm_provider else None
     for name in dict.fromkeys(candidates):
+        assert vm_provider is not None
         vms[name] = await vm_provider.get_vm(name, zones)
-    if include_listing:  # teardown: also anything stamped with our uid that status forgot
+    if (
+        include_listing and vm_provider is not None
+    ):  # teardown: also anything stamped with our uid that status forgot
         for vm in await vm_provider.list_vms(stamp.cluster_id):
             if vm.owner == (stamp.cluster_id, stamp.uid):
                 vms.setdefault(vm.name, vm)

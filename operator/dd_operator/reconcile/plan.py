@@ -21,7 +21,6 @@ from ..conditions import Cond, rfc3339, summarise_ready
 from ..errors import PermanentFailure, TransientFailure
 from ..model import Spec
 from ..naming import InstanceName, Stamp, is_ours
-
 from .observe import Observed
 
 __all__ = ["PlanSettings", "Step", "conditions_for", "instance_records", "plan_next_step"]
@@ -71,8 +70,15 @@ class Step:
     @property
     def mutates_cloud(self) -> bool:
         return self.kind in {
-            "create-tunnel", "configure-tunnel", "create-dns", "delete-dns", "create-vm",
-            "start-vm", "stop-vm", "delete-vm", "delete-tunnel",
+            "create-tunnel",
+            "configure-tunnel",
+            "create-dns",
+            "delete-dns",
+            "create-vm",
+            "start-vm",
+            "stop-vm",
+            "delete-vm",
+            "delete-tunnel",
         }
 
 
@@ -188,8 +194,12 @@ def attestation_acceptable(mrtd: str, dev: bool, settings: PlanSettings) -> tupl
 
 
 def _vm_condition(
-    spec: Spec, status: Mapping[str, Any], observed: Observed, desired: InstanceName,
-    generation: int, error: Exception | None,
+    spec: Spec,
+    status: Mapping[str, Any],
+    observed: Observed,
+    desired: InstanceName,
+    generation: int,
+    error: Exception | None,
 ) -> Cond:
     if spec.suspend:
         return Cond("VMReady", "False", "Suspended", "spec.suspend is true: the VM is stopped")
@@ -207,7 +217,9 @@ def _vm_condition(
     if vm is None:
         return Cond("VMReady", "False", "Creating", f"creating {desired}")
     if vm.status == RUNNING:
-        return Cond("VMReady", "False", "Starting", f"{vm.name} is running; waiting for its control plane")
+        return Cond(
+            "VMReady", "False", "Starting", f"{vm.name} is running; waiting for its control plane"
+        )
     return Cond("VMReady", "False", "Provisioning", f"{vm.name} is {vm.status}")
 
 
@@ -237,20 +249,28 @@ def conditions_for(
             else Cond("TunnelReady", "False", "Creating", "creating the Cloudflare tunnel")
         )
         if d is None:
-            conds["DNSReady"] = Cond("DNSReady", "False", "Creating", f"creating CNAME {spec.hostname}")
+            conds["DNSReady"] = Cond(
+                "DNSReady", "False", "Creating", f"creating CNAME {spec.hostname}"
+            )
         elif not is_ours(d.comment, stamp):
             conds["DNSReady"] = Cond(
-                "DNSReady", "False", "DNSConflict",
+                "DNSReady",
+                "False",
+                "DNSConflict",
                 f"{spec.hostname} already has a DNS record that dd-preview does not own; "
                 "remove it or choose another spec.hostname",
             )
         elif t is not None and d.content == f"{t.id}.cfargotunnel.com":
             conds["DNSReady"] = Cond("DNSReady", "True", "RecordPresent", f"{d.name} -> tunnel")
         else:
-            conds["DNSReady"] = Cond("DNSReady", "False", "Updating", "pointing the CNAME at the tunnel")
+            conds["DNSReady"] = Cond(
+                "DNSReady", "False", "Updating", "pointing the CNAME at the tunnel"
+            )
     ph = observed.public_health
     if spec.suspend:
-        conds["ControlPlaneHealthy"] = Cond("ControlPlaneHealthy", "False", "Suspended", "suspended")
+        conds["ControlPlaneHealthy"] = Cond(
+            "ControlPlaneHealthy", "False", "Suspended", "suspended"
+        )
     elif ph is not None and ph.ok:
         conds["ControlPlaneHealthy"] = Cond(
             "ControlPlaneHealthy", "True", "Healthy", f"serving build {spec.commit_sha[:7]}"
@@ -266,7 +286,9 @@ def conditions_for(
         att = observed.attestation
         detail = att.error if att is not None and att.error else "no quote recorded yet"
         conds["Attested"] = Cond("Attested", "Unknown", "Pending", detail)
-    ordered = [conds[k] for k in ("VMReady", "TunnelReady", "DNSReady", "ControlPlaneHealthy", "Attested")]
+    ordered = [
+        conds[k] for k in ("VMReady", "TunnelReady", "DNSReady", "ControlPlaneHealthy", "Attested")
+    ]
     return [*ordered, summarise_ready(conds)]
 
 
@@ -279,5 +301,3 @@ def renewed_at(spec: Spec, status: Mapping[str, Any], now: datetime) -> datetime
     if status.get("shortSha") == spec.commit_sha[:7] and status.get("renewedAt"):
         return datetime.fromisoformat(str(status["renewedAt"]).replace("Z", "+00:00"))
     return now.replace(microsecond=0)
-
-

@@ -41,12 +41,18 @@ def health_from_response(resp: httpx.Response, expected_build: str) -> Health:
     except ValueError:
         return Health(False, detail="/health did not answer JSON")
     if build != expected_build:
-        return Health(False, build, f"serving build {build[:7] or 'unknown'}, expected {expected_build[:7]}")
+        return Health(
+            False, build, f"serving build {build[:7] or 'unknown'}, expected {expected_build[:7]}"
+        )
     return Health(True, build)
 
 
 async def check_health(
-    client: httpx.AsyncClient, endpoint: str, expected_build: str, *, checks: int,
+    client: httpx.AsyncClient,
+    endpoint: str,
+    expected_build: str,
+    *,
+    checks: int,
     interval: float = 0.3,
 ) -> Health:
     """``checks`` consecutive good answers, or the first bad one."""
