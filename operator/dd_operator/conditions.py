@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 __all__ = [
+    "PERMANENT_REASONS",
+    "PROGRESS_REASONS",
     "SUB_CONDITIONS",
     "Cond",
     "merge_conditions",
@@ -26,6 +28,31 @@ CondStatus = Literal["True", "False", "Unknown"]
 
 SUB_CONDITIONS = ("VMReady", "TunnelReady", "DNSReady", "ControlPlaneHealthy", "Attested")
 """In the order a person would fix them; Ready names the first that is not True."""
+
+PERMANENT_REASONS = frozenset(
+    {
+        "InvalidSpec",
+        "InvalidConfig",
+        "InvalidMachineType",
+        "ImageNotFound",
+        "InvalidImage",
+        "PermissionDenied",
+        "ProviderNotConfigured",
+        "EdgeNotConfigured",
+        "CloudflareAuth",
+        "CloudflareRejected",
+        "DNSConflict",
+        "NotOurs",
+        "NotTDX",
+        "MeasurementMismatch",
+        "PermanentFailure",
+    }
+)
+"""Reasons that will not fix themselves: `dd-preview wait` stops, the PR shows a failure.
+Every ``PermanentFailure.reason`` a provider raises belongs here."""
+
+PROGRESS_REASONS = frozenset({"Creating", "Provisioning", "Starting", "Pending", "Updating"})
+"""Ready=False for these is normal progress, not a warning anyone should act on."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from .kube import Kube
 from .model import PLURAL, VERSION
 from .naming import API_GROUP, FINALIZER
 from .providers import build_edge_provider, build_vm_providers
-from .reconcile.loop import Deps, reconcile_once, teardown_once
+from .providers.github import reporter_from_settings
+from .reconcile.loop import Deps, reconcile_once, report_deleted, teardown_once
 from .retry import RequestBudget, backoff
 from .settings import OperatorSettings
 
@@ -44,6 +45,7 @@ def build_deps(settings: OperatorSettings) -> Deps:
         vm_providers=build_vm_providers(settings),
         edge=build_edge_provider(settings, budget),
         http=new_client(timeout=5.0),
+        reporter=reporter_from_settings(settings.github, cluster_id=settings.cluster_id),
     )
 
 
@@ -66,6 +68,8 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
         await provider.close()
     if deps.edge is not None:
         await deps.edge.close()
+    if deps.reporter is not None:
+        await deps.reporter.close()
     deps.kube.close()
 
 
@@ -154,6 +158,7 @@ async def teardown(
             result = await teardown_once(deps, dict(meta), dict(spec), current)
             if result.done:
                 logger.info("teardown complete: every external object is gone")
+                await report_deleted(deps, dict(meta), dict(spec))
                 return
             current = result.status
             if result.delay:

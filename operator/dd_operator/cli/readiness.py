@@ -16,20 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..conditions import PERMANENT_REASONS, SUB_CONDITIONS
+
 __all__ = ["PERMANENT_REASONS", "Readiness", "assess", "blocking_condition", "ready_condition"]
 
-PERMANENT_REASONS = frozenset({
-    "InvalidSpec",
-    "InvalidConfig",
-    "InvalidMachineType",
-    "DNSConflict",
-    "NotOurs",
-    "MeasurementMismatch",
-    "PermanentFailure",
-})
-"""Condition reasons that mean "this will not fix itself"; kept in step with the operator."""
-
-SUB_CONDITIONS = ("VMReady", "TunnelReady", "DNSReady", "ControlPlaneHealthy", "Attested")
 
 State = Literal["ready", "pending", "failed", "deleting", "superseded"]
 

@@ -15,12 +15,18 @@ from typing import Any
 
 import httpx
 
-from ..conditions import Cond, merge_conditions, status_changes
+from ..conditions import (
+    PERMANENT_REASONS,
+    PROGRESS_REASONS,
+    Cond,
+    merge_conditions,
+    status_changes,
+)
 from ..errors import DDError, PermanentFailure
 from ..kube import Kube
 from ..model import Spec, parse_spec
 from ..naming import InstanceName, secret_name
-from ..providers.base import EdgeProvider, VmProvider
+from ..providers.base import EdgeProvider, PreviewReport, PullRequestReporter, VmProvider
 from ..settings import OperatorSettings
 from .apply import PassContext, apply_step, intent_patch
 from .context import Identity, desired_instance
@@ -35,7 +41,7 @@ from .plan import (
 )
 from .teardown import plan_teardown
 
-__all__ = ["Deps", "PassResult", "reconcile_once", "teardown_once"]
+__all__ = ["Deps", "PassResult", "reconcile_once", "report_deleted", "teardown_once"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,7 @@ class Deps:
     vm_providers: Mapping[str, VmProvider]
     edge: EdgeProvider | None
     http: httpx.AsyncClient
+    reporter: PullRequestReporter | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def vm_provider(self, name: str) -> VmProvider:
@@ -212,6 +219,7 @@ async def reconcile_once(
     }
     _emit_transitions(emit, status, base)
     status = await _write(deps, ident, status, patch)
+    status = await _report(deps, ident, spec, status)
     if step.kind in ("wait", "done"):
         return PassResult(step.delay, status, step.kind)
     ctx = PassContext(
@@ -252,17 +260,81 @@ async def reconcile_once(
     return PassResult(0, await _write(deps, ident, status, outcome), step.kind)
 
 
-PROGRESS_REASONS = frozenset({"Creating", "Provisioning", "Starting", "Pending", "Updating"})
-"""Ready=False for these is normal progress, not a warning anyone should act on."""
+def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+
+
+async def _report(
+    deps: Deps, ident: Identity, spec: Spec, status: dict[str, Any]
+) -> dict[str, Any]:
+    """Tell the pull request once per (Ready, reason, commit); a failed report is retried."""
+    if deps.reporter is None:
+        return status
+    ready = _ready(status)
+    key = f"{ready.get('status')}/{ready.get('reason')}/{status.get('shortSha')}"
+    if status.get("reported") == key:
+        return status
+    expires = status.get("expiresAt")
+    try:
+        await deps.reporter.report(
+            PreviewReport(
+                repository=spec.repository,
+                pull_request=spec.pull_request,
+                commit_sha=spec.commit_sha,
+                namespace=ident.namespace,
+                name=ident.name,
+                url=str(status.get("url") or ""),
+                ready=ready.get("status") == "True",
+                reason=str(ready.get("reason", "")),
+                message=str(ready.get("message", "")),
+                expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00"))
+                if expires
+                else None,
+                failed=ready.get("reason") in PERMANENT_REASONS,
+                uid=ident.uid,
+            )
+        )
+    except DDError as exc:
+        log.warning(
+            "%s/%s: could not update the pull request: %s", ident.namespace, ident.name, exc
+        )
+        return status
+    return await _write(deps, ident, status, {"reported": key})
+
+
+async def report_deleted(deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[str, Any]) -> None:
+    """Best effort, after teardown: the comment says "removed", the deployment goes inactive."""
+    if deps.reporter is None:
+        return
+    ident = Identity.from_meta(meta)
+    try:
+        spec = parse_spec(raw_spec, domain=deps.settings.domain)
+        await deps.reporter.report(
+            PreviewReport(
+                repository=spec.repository,
+                pull_request=spec.pull_request,
+                commit_sha=spec.commit_sha,
+                namespace=ident.namespace,
+                name=ident.name,
+                url="",
+                ready=False,
+                reason="Deleted",
+                message="",
+                expires_at=None,
+                deleted=True,
+                uid=ident.uid,
+            )
+        )
+    except DDError as exc:
+        log.warning(
+            "%s/%s: could not update the pull request: %s", ident.namespace, ident.name, exc
+        )
 
 
 def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     """One event per Ready transition, not per pass (events fan out like status writes)."""
 
-    def ready(s: Mapping[str, Any]) -> Mapping[str, Any]:
-        return next((c for c in s.get("conditions") or [] if c.get("type") == "Ready"), {})
-
-    before, after = ready(old), ready(new)
+    before, after = _ready(old), _ready(new)
     if (after.get("status"), after.get("reason")) == (before.get("status"), before.get("reason")):
         return
     reason = str(after.get("reason", ""))
