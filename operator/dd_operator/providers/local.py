@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -215,6 +216,9 @@ class LocalVmProvider:
                 "DD_HOSTNAME": boot.hostname,
                 "DD_BUILD_SHA": boot.build_sha,
                 "DD_ATTEST_TOKEN": boot.attest_token,
+                # Generated on the "VM" itself, like a real VM's first boot: sessions survive
+                # a control-plane restart, and the secret never passes through the cluster.
+                "DD_SESSION_SECRET": secrets.token_urlsafe(32),
             },
             stopped=False,
             created_at=datetime.now(UTC).isoformat(),
