@@ -22,20 +22,28 @@ Test controls, in process (``add_fault``, ``calls``...) or over HTTP:
     POST   /_fake/faults   {"kind": ..., ...Fault fields}     add a fault switch
     GET    /_fake/faults / DELETE /_fake/faults               list / clear them
     GET    /_fake/calls  / DELETE /_fake/calls                calls per API method / reset
+    POST   /_fake/kill_pid_after {"method", "n", "pid"}         crash injection (below)
 
 Fault kinds: ``http`` (answer ``status`` with ``reason`` and optional Retry-After: 429,
 403 rateLimitExceeded, 403 forbidden, 500, 503), ``delay`` (answer ``seconds`` late, after
 doing the work, as a timed-out real call would), ``zone_exhausted`` and ``quota_exceeded``
 (the insert's operation ends with that error), ``list_lag`` (lists omit instances younger
 than ``seconds``), ``purge_operations`` (a finished operation answers 404).
+
+Crash injection: ``kill_pid_after(method, n, pid)`` SIGKILLs ``pid`` right after the fake
+has *done* the n-th call of ``method`` (counted from now) and before it answers, so the
+caller dies with the side effect made and its answer never read: the window between a
+cloud call and the status write that records it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import secrets
+import signal
 import tempfile
 import threading
 import time
@@ -124,6 +132,8 @@ class FakeCompute:
         self._by_request_id: dict[str, FakeOperation] = {}
         self._faults: list[Fault] = []
         self._calls: Counter[str] = Counter()
+        self._kills: list[list[Any]] = []
+        """``[method, calls still to let through, pid]`` for ``kill_pid_after``."""
         self._booted: dict[int, BootedVm] = {}
         self._ids = iter(range(10**12, 10**13))
         self._ip_base = (random.randint(100, 250), 0)
@@ -150,6 +160,18 @@ class FakeCompute:
     def reset_calls(self) -> None:
         with self._lock:
             self._calls.clear()
+
+    def env(self) -> dict[str, str]:
+        """Operator environment variables that point the ``gce`` provider at this fake."""
+        return {
+            "DD_GCP_PROJECT": self.project, "DD_GCE_ENDPOINT": self.url,
+            "DD_GCE_ANONYMOUS": "true",
+        }
+
+    def kill_pid_after(self, method: str, n: int, pid: int) -> None:
+        """SIGKILL ``pid`` once the n-th ``method`` call from now is done, before answering."""
+        with self._lock:
+            self._kills.append([method, n, pid])
 
     def instance_names(self) -> list[str]:
         with self._lock:
@@ -229,6 +251,7 @@ class FakeCompute:
         r.add_delete("/_fake/faults", self._faults_delete, name="_fake.faults.delete")
         r.add_get("/_fake/calls", self._calls_get, name="_fake.calls.get")
         r.add_delete("/_fake/calls", self._calls_delete, name="_fake.calls.delete")
+        r.add_post("/_fake/kill_pid_after", self._kill_post, name="_fake.kill_pid_after")
 
     # -- faults, counting, state upkeep -----------------------------------------------
 
@@ -271,9 +294,20 @@ class FakeCompute:
             response: web.StreamResponse = await handler(request)
         except ApiError as exc:
             response = _error(exc)
+        self._kill_if_due(method)
         if delay is not None:
             await asyncio.sleep(delay.seconds)
         return response
+
+    def _kill_if_due(self, method: str) -> None:
+        with self._lock:
+            due = [k for k in self._kills if k[0] == method and k[1] <= 1]
+            for k in self._kills:
+                k[1] -= k[0] == method
+            self._kills = [k for k in self._kills if k[1] > 0]
+        for _, _, pid in due:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def _next_ip(self) -> str:
         a, n = self._ip_base[0], self._ip_base[1] + 1
@@ -516,3 +550,12 @@ class FakeCompute:
     async def _calls_delete(self, request: web.Request) -> web.Response:
         self.reset_calls()
         return web.json_response({})
+
+    async def _kill_post(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        try:
+            method, n, pid = str(data["method"]), int(data["n"]), int(data["pid"])
+        except (KeyError, TypeError, ValueError):
+            return web.json_response({"error": "fields are method, n, pid"}, status=400)
+        self.kill_pid_after(method, n, pid)
+        return web.json_response(data, status=201)
