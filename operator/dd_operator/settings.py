@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "GceSettings",
     "GitHubSettings",
+    "HealthSettings",
     "LocalSettings",
     "OperatorSettings",
     "ReaperSettings",
@@ -123,6 +124,18 @@ class ReaperSettings:
     min_age_seconds: int = 900
     max_deletions: int = 10
     expiry_warning_seconds: int = 3600
+    lease_namespace: str = "dd-preview"
+    """Where the reaper's Lease lives: the operator's own namespace (DD_OPERATOR_NAMESPACE)."""
+    lease_seconds: int = 30
+    """A replica that stops renewing loses the reaper after this long; renewed every third."""
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    metrics_host: str = "0.0.0.0"
+    """Bind address of ``/metrics`` and ``/healthz``; tests use 127.0.0.1."""
+    metrics_port: int = 9090
+    """0 turns the server off."""
 
 
 @dataclass(frozen=True)
@@ -137,11 +150,14 @@ class OperatorSettings:
     require_tdx: bool
     """When false, a labelled development quote satisfies ``Attested`` (local provider)."""
     expected_mrtd: str
+    edge_recheck_seconds: int
+    """How often a converged environment re-reads its tunnel and record (drift detection)."""
     local: LocalSettings
     gce: GceSettings
     cloudflare: CloudflareSettings
     github: GitHubSettings
     reaper: ReaperSettings
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -202,6 +218,7 @@ class OperatorSettings:
             health_checks=_int(e, "DD_HEALTH_CHECKS", 3),
             require_tdx=_bool(e, "DD_REQUIRE_TDX", False),
             expected_mrtd=_get(e, "DD_EXPECTED_MRTD", "").lower(),
+            edge_recheck_seconds=_int(e, "DD_EDGE_RECHECK_SECONDS", 300),
             local=LocalSettings(
                 state_dir=Path(_get(e, "DD_LOCAL_STATE_DIR", str(state_home / "dd-preview")))
             ),
@@ -219,5 +236,11 @@ class OperatorSettings:
                 expiry_warning_seconds=_int(
                     e, "DD_EXPIRY_WARNING_SECONDS", rdefaults.expiry_warning_seconds
                 ),
+                lease_namespace=_get(e, "DD_OPERATOR_NAMESPACE", rdefaults.lease_namespace),
+                lease_seconds=_int(e, "DD_REAPER_LEASE_SECONDS", rdefaults.lease_seconds),
+            ),
+            health=HealthSettings(
+                metrics_host=_get(e, "DD_METRICS_HOST", HealthSettings.metrics_host),
+                metrics_port=_int(e, "DD_METRICS_PORT", HealthSettings.metrics_port),
             ),
         )

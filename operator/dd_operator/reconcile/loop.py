@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,14 @@ from ..errors import DDError, PermanentFailure
 from ..kube import Kube
 from ..model import Spec, parse_spec
 from ..naming import InstanceName, secret_name
-from ..providers.base import EdgeProvider, PreviewReport, PullRequestReporter, VmProvider
+from ..providers.base import (
+    DnsRecord,
+    EdgeProvider,
+    PreviewReport,
+    PullRequestReporter,
+    Tunnel,
+    VmProvider,
+)
 from ..settings import OperatorSettings
 from .apply import PassContext, apply_step, intent_patch
 from .context import Identity, desired_instance
@@ -60,6 +67,14 @@ class Deps:
     http: httpx.AsyncClient
     reporter: PullRequestReporter | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    edge_views: dict[str, tuple[datetime, Tunnel | None, DnsRecord | None]] = field(
+        default_factory=dict
+    )
+    """Per object uid: the last tunnel/record reading of a converged environment.
+
+    Why: two Cloudflare lookups per pass per environment would spend the token's shared
+    budget (1,200 calls per 5 minutes) on environments that are fine. A converged one
+    re-reads its edge every ``edge_recheck_seconds``; any other pass reads it fresh."""
 
     def vm_provider(self, name: str) -> VmProvider:
         try:
@@ -148,6 +163,9 @@ async def reconcile_once(
     if active_name:
         candidates.append(InstanceName(active_name))
     secret = await deps.kube.read_secret(ident.namespace, secret_name(stamp))
+    view = deps.edge_views.get(ident.uid)
+    recheck = deps.settings.edge_recheck_seconds
+    fresh = view is not None and (now - view[0]).total_seconds() < recheck
     observed = await observe_cloud(
         stamp=stamp,
         candidates=candidates,
@@ -157,6 +175,7 @@ async def reconcile_once(
         vm_provider=vm_provider,
         edge=deps.edge,
         secret=secret,
+        edge_view=(view[1], view[2]) if view is not None and fresh else None,
     )
     rec = next((r for r in instance_records(status) if r["name"] == desired), {})
     active = observed.vms.get(InstanceName(active_name)) if active_name else None
@@ -220,6 +239,12 @@ async def reconcile_once(
     _emit_transitions(emit, status, base)
     status = await _write(deps, ident, status, patch)
     status = await _report(deps, ident, spec, status)
+    serving = observed.public_health is not None and observed.public_health.ok
+    if deps.edge is not None and step.kind == "done" and serving:
+        if not fresh:
+            deps.edge_views[ident.uid] = (now, observed.tunnel, observed.dns)
+    else:
+        deps.edge_views.pop(ident.uid, None)
     if step.kind in ("wait", "done"):
         return PassResult(step.delay, status, step.kind)
     ctx = PassContext(
@@ -379,6 +404,7 @@ async def teardown_once(
     )
     step = plan_teardown(status=status, observed=observed, edge=deps.edge is not None)
     if step.kind == "done":
+        deps.edge_views.pop(ident.uid, None)
         return PassResult(0, status, "done", done=True)
     if step.kind == "wait":
         return PassResult(step.delay, status, "wait")

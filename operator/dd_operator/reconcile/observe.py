@@ -62,7 +62,9 @@ async def observe_cloud(
     edge: EdgeProvider | None,
     secret: Mapping[str, str] | None,
     include_listing: bool = False,
+    edge_view: tuple[Tunnel | None, DnsRecord | None] | None = None,
 ) -> Observed:
+    """``edge_view``: a recent reading of the tunnel and record to reuse instead of listing."""
     vms: dict[InstanceName, Vm | None] = {}
     op = pending_operation(status)
     if vm_provider is None:  # teardown of an object whose provider was never configured here
@@ -78,7 +80,9 @@ async def observe_cloud(
             if vm.owner == (stamp.cluster_id, stamp.uid):
                 vms.setdefault(vm.name, vm)
     tunnel = dns = None
-    if edge is not None:
+    if edge is not None and edge_view is not None:
+        tunnel, dns = edge_view
+    elif edge is not None:
         tunnel = await edge.find_tunnel(stamp)
         dns = await edge.find_dns(hostname) if hostname else None
         if include_listing and dns is not None and not is_ours(dns.comment, stamp):
