@@ -413,7 +413,7 @@ class CloudflareEdgeProvider:
         stay ``httpx.HTTPError``: ``reconcile.observe`` reads them as "not serving yet".
         """
         if self._probe_client is None:
-            self._probe_client = new_client(verify=self._settings.probe_ca_file or True)
+            self._probe_client = new_client(ca_file=self._settings.probe_ca_file)
         address = self._settings.probe_address
         if address:
             return await self._probe_client.get(
