@@ -1,8 +1,9 @@
 """The one place that calls the Kubernetes API outside kopf.
 
 kopf owns watching, finalizers and handler bookkeeping. We call the API directly for
-three things kopf does not do for a daemon: status merge-patches, the per-environment
-Secret (tunnel and attest tokens), and the live object list the reaper reads last.
+what kopf does not do for a daemon: status merge-patches, the per-environment Secret
+(tunnel and attest tokens), the live object list the reaper reads last, the reaper's
+Lease, and events posted from outside a handler (the reaper's).
 The ``kubernetes`` client is synchronous, so every call runs in a thread.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -152,6 +154,89 @@ class Kube:
             except ApiException as exc:
                 if exc.status not in (404, 409):
                     raise _mapped(exc, f"{KIND} {namespace}/{name}") from exc
+
+        await asyncio.to_thread(call)
+
+    async def claim_lease(
+        self, namespace: str, name: str, holder: str, duration_seconds: int
+    ) -> dict[str, Any] | None:
+        """Acquire or renew a coordination.k8s.io/v1 Lease; the Lease's metadata if we hold it.
+
+        Taken over only once the current holder has not renewed for ``duration_seconds``;
+        every write carries the resourceVersion it read, so two replicas racing for an
+        expired Lease cannot both win (the loser gets 409 and None).
+        """
+        coordination = client.CoordinationV1Api(self.api)
+
+        def call() -> dict[str, Any] | None:
+            now = datetime.now(UTC)
+            try:
+                lease: Any = coordination.read_namespaced_lease(name, namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise _mapped(exc, f"Lease {namespace}/{name}") from exc
+                body = client.V1Lease(
+                    metadata=client.V1ObjectMeta(name=name, namespace=namespace),
+                    spec=client.V1LeaseSpec(
+                        holder_identity=holder, lease_duration_seconds=duration_seconds,
+                        acquire_time=now, renew_time=now, lease_transitions=0,
+                    ),
+                )
+                try:
+                    created: Any = coordination.create_namespaced_lease(namespace, body)
+                except ApiException as exc2:
+                    if exc2.status == 409:
+                        return None
+                    raise _mapped(exc2, f"Lease {namespace}/{name}") from exc2
+                return {"name": name, "namespace": namespace, "uid": created.metadata.uid}
+            spec = lease.spec
+            renewed = spec.renew_time or spec.acquire_time
+            expired = renewed is None or now - renewed > timedelta(
+                seconds=spec.lease_duration_seconds or duration_seconds
+            )
+            if spec.holder_identity != holder:
+                if not expired:
+                    return None
+                spec.holder_identity = holder
+                spec.acquire_time = now
+                spec.lease_transitions = (spec.lease_transitions or 0) + 1
+            spec.renew_time = now
+            spec.lease_duration_seconds = duration_seconds
+            try:
+                coordination.replace_namespaced_lease(name, namespace, lease)
+            except ApiException as exc:
+                if exc.status == 409:
+                    return None
+                raise _mapped(exc, f"Lease {namespace}/{name}") from exc
+            return {"name": name, "namespace": namespace, "uid": lease.metadata.uid}
+
+        return await asyncio.to_thread(call)
+
+    async def post_event(
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event about ``involved`` (apiVersion, kind, name, namespace, uid)."""
+        namespace = str(involved.get("namespace") or "default")
+        now = datetime.now(UTC)
+        body = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                generate_name=f"{involved.get('name', 'dd-preview')}.", namespace=namespace
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=involved.get("apiVersion"), kind=involved.get("kind"),
+                name=involved.get("name"), namespace=namespace, uid=involved.get("uid"),
+            ),
+            type=type_, reason=reason, message=message[:1024], count=1,
+            first_timestamp=now, last_timestamp=now,
+            source=client.V1EventSource(component="dd-preview-operator"),
+            reporting_component="dd-preview-operator", reporting_instance="dd-preview-operator",
+        )
+
+        def call() -> None:
+            try:
+                self.core.create_namespaced_event(namespace, body)
+            except ApiException as exc:
+                raise _mapped(exc, f"Event in {namespace}") from exc
 
         await asyncio.to_thread(call)
 
