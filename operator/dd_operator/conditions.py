@@ -19,6 +19,7 @@ __all__ = [
     "SUB_CONDITIONS",
     "Cond",
     "merge_conditions",
+    "parse_rfc3339",
     "rfc3339",
     "status_changes",
     "summarise_ready",
@@ -65,6 +66,16 @@ class Cond:
 
 def rfc3339(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: object) -> datetime | None:
+    """The inverse of ``rfc3339`` for values read back from the API; None if absent or bad."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def summarise_ready(conds: Mapping[str, Cond]) -> Cond:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..conditions import parse_rfc3339
 from .readiness import Readiness, ready_condition
 
 __all__ = [
@@ -25,18 +26,9 @@ __all__ = [
 _COLUMNS = ("NAME", "PR", "SHA", "READY", "REASON", "URL", "EXPIRES", "AGE")
 
 
-def _parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def age(since: object, now: datetime) -> str:
     """kubectl's style: 45s, 12m, 5h, 3d."""
-    start = _parse_time(since)
+    start = parse_rfc3339(since)
     if start is None:
         return "<unknown>"
     seconds = max(0, int((now - start).total_seconds()))
@@ -49,7 +41,7 @@ def age(since: object, now: datetime) -> str:
 def _row(obj: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     ready = ready_condition(obj) or {}
-    expires = _parse_time(status.get("expiresAt"))
+    expires = parse_rfc3339(status.get("expiresAt"))
     return (
         str(meta.get("name", "")),
         str(spec.get("pullRequest", "")),
@@ -65,8 +57,7 @@ def _row(obj: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
 def _columns(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
-        for r in rows
+        "   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
 
 
@@ -100,20 +91,29 @@ def describe(obj: Mapping[str, Any], events: Sequence[Mapping[str, Any]], now: d
         f"Age:           {age(meta.get('creationTimestamp'), now)}",
     ]
     if meta.get("deletionTimestamp"):
-        lines.append(f"Deleting since: {meta['deletionTimestamp']} (finalizers: "
-                     f"{', '.join(meta.get('finalizers') or []) or 'none'})")
+        lines.append(
+            f"Deleting since: {meta['deletionTimestamp']} (finalizers: "
+            f"{', '.join(meta.get('finalizers') or []) or 'none'})"
+        )
     vm = status.get("vm") or {}
     if vm:
-        lines.append(f"VM:            {vm.get('name', '-')} in {vm.get('zone', '-')} "
-                     f"({vm.get('status', '-')}), build {str(vm.get('build', '-'))[:12]}")
+        lines.append(
+            f"VM:            {vm.get('name', '-')} in {vm.get('zone', '-')} "
+            f"({vm.get('status', '-')}), build {str(vm.get('build', '-'))[:12]}"
+        )
         if vm.get("mrtd"):
             lines.append(f"MRTD:          {vm['mrtd']}")
     lines.append("Conditions:")
     conditions = status.get("conditions") or []
     if conditions:
         rows = [("TYPE", "STATUS", "REASON", "AGE", "MESSAGE")] + [
-            (str(c.get("type", "")), str(c.get("status", "")), str(c.get("reason", "") or "-"),
-             age(c.get("lastTransitionTime"), now), str(c.get("message", "") or ""))
+            (
+                str(c.get("type", "")),
+                str(c.get("status", "")),
+                str(c.get("reason", "") or "-"),
+                age(c.get("lastTransitionTime"), now),
+                str(c.get("message", "") or ""),
+            )
             for c in conditions
         ]
         lines.extend("  " + line for line in _columns(rows).splitlines())
@@ -122,8 +122,12 @@ def describe(obj: Mapping[str, Any], events: Sequence[Mapping[str, Any]], now: d
     lines.append("Events:")
     if events:
         event_rows = [("TYPE", "REASON", "AGE", "MESSAGE")] + [
-            (str(e.get("type", "")), str(e.get("reason", "")),
-             age(e.get("lastTimestamp") or e.get("eventTime"), now), str(e.get("message", "")))
+            (
+                str(e.get("type", "")),
+                str(e.get("reason", "")),
+                age(e.get("lastTimestamp") or e.get("eventTime"), now),
+                str(e.get("message", "")),
+            )
             for e in events
         ]
         lines.extend("  " + line for line in _columns(event_rows).splitlines())

@@ -63,6 +63,17 @@ def _update_instance(ctx: PassContext, name: str, **fields: Any) -> dict[str, An
     return {"instances": records}
 
 
+def _failure_patch(ctx: PassContext, name: str, error: PermanentFailure) -> dict[str, Any]:
+    """Remember a permanent create failure for this generation: no retry until the spec changes."""
+    return _update_instance(
+        ctx,
+        name,
+        failedReason=error.reason,
+        failedMessage=str(error)[:300],
+        failedGeneration=ctx.generation,
+    )
+
+
 def _vm_request(ctx: PassContext, name: InstanceName) -> VmRequest:
     spec, s = ctx.spec, ctx.settings
     assert spec is not None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from ..conditions import (
     PROGRESS_REASONS,
     Cond,
     merge_conditions,
+    parse_rfc3339,
     status_changes,
 )
 from ..errors import DDError, PermanentFailure
@@ -247,6 +248,7 @@ async def reconcile_once(
         deps.edge_views.pop(ident.uid, None)
     if step.kind in ("wait", "done"):
         return PassResult(step.delay, status, step.kind)
+    log.info("%s/%s: %s %s %s", ident.namespace, ident.name, step.kind, step.target, step.why)
     ctx = PassContext(
         spec=spec,
         stamp=stamp,
@@ -260,33 +262,45 @@ async def reconcile_once(
         zones=zones,
         now=now,
     )
-    log.info("%s/%s: %s %s %s", ident.namespace, ident.name, step.kind, step.target, step.why)
-    try:
-        outcome = await apply_step(step, ctx)
-    except PermanentFailure as exc:
-        if step.kind != "create-vm":
-            raise
-        outcome = {
-            "instances": [
-                {
-                    **r,
-                    "failedReason": exc.reason,
-                    "failedMessage": str(exc)[:300],
-                    "failedGeneration": ident.generation,
-                }
-                if r["name"] == step.target
-                else r
-                for r in instance_records(status)
-            ]
-        }
-        emit("Warning", exc.reason, str(exc))
+    status = await _write(deps, ident, status, await apply_step(step, ctx))
     if step.kind == "promote":
         emit("Normal", "Promoted", f"{step.target} now serves build {spec.commit_sha[:7]}")
-    return PassResult(0, await _write(deps, ident, status, outcome), step.kind)
+    return PassResult(0, status, step.kind)
 
 
 def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
     return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+
+
+def _preview_report(spec: Spec, ident: Identity, status: Mapping[str, Any]) -> PreviewReport:
+    ready = _ready(status)
+    return PreviewReport(
+        repository=spec.repository,
+        pull_request=spec.pull_request,
+        commit_sha=spec.commit_sha,
+        namespace=ident.namespace,
+        name=ident.name,
+        url=str(status.get("url") or ""),
+        ready=ready.get("status") == "True",
+        reason=str(ready.get("reason", "")),
+        message=str(ready.get("message", "")),
+        expires_at=parse_rfc3339(status.get("expiresAt")),
+        failed=ready.get("reason") in PERMANENT_REASONS,
+        uid=ident.uid,
+    )
+
+
+async def _tell_pull_request(deps: Deps, ident: Identity, report: PreviewReport) -> bool:
+    """A reporting failure never blocks the environment; it is retried on the next change."""
+    assert deps.reporter is not None
+    try:
+        await deps.reporter.report(report)
+    except DDError as exc:
+        log.warning(
+            "%s/%s: could not update the pull request: %s", ident.namespace, ident.name, exc
+        )
+        return False
+    return True
 
 
 async def _report(
@@ -299,30 +313,7 @@ async def _report(
     key = f"{ready.get('status')}/{ready.get('reason')}/{status.get('shortSha')}"
     if status.get("reported") == key:
         return status
-    expires = status.get("expiresAt")
-    try:
-        await deps.reporter.report(
-            PreviewReport(
-                repository=spec.repository,
-                pull_request=spec.pull_request,
-                commit_sha=spec.commit_sha,
-                namespace=ident.namespace,
-                name=ident.name,
-                url=str(status.get("url") or ""),
-                ready=ready.get("status") == "True",
-                reason=str(ready.get("reason", "")),
-                message=str(ready.get("message", "")),
-                expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00"))
-                if expires
-                else None,
-                failed=ready.get("reason") in PERMANENT_REASONS,
-                uid=ident.uid,
-            )
-        )
-    except DDError as exc:
-        log.warning(
-            "%s/%s: could not update the pull request: %s", ident.namespace, ident.name, exc
-        )
+    if not await _tell_pull_request(deps, ident, _preview_report(spec, ident, status)):
         return status
     return await _write(deps, ident, status, {"reported": key})
 
@@ -334,26 +325,12 @@ async def report_deleted(deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[
     ident = Identity.from_meta(meta)
     try:
         spec = parse_spec(raw_spec, domain=deps.settings.domain)
-        await deps.reporter.report(
-            PreviewReport(
-                repository=spec.repository,
-                pull_request=spec.pull_request,
-                commit_sha=spec.commit_sha,
-                namespace=ident.namespace,
-                name=ident.name,
-                url="",
-                ready=False,
-                reason="Deleted",
-                message="",
-                expires_at=None,
-                deleted=True,
-                uid=ident.uid,
-            )
-        )
-    except DDError as exc:
-        log.warning(
-            "%s/%s: could not update the pull request: %s", ident.namespace, ident.name, exc
-        )
+    except DDError:
+        return
+    report = replace(
+        _preview_report(spec, ident, {}), reason="Deleted", deleted=True, expires_at=None
+    )
+    await _tell_pull_request(deps, ident, report)
 
 
 def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
@@ -424,5 +401,4 @@ async def teardown_once(
         zones=zones,
         now=deps.clock(),
     )
-    outcome = await apply_step(step, ctx)
-    return PassResult(0, await _write(deps, ident, status, outcome), step.kind)
+    return PassResult(0, await _write(deps, ident, status, await apply_step(step, ctx)), step.kind)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ..conditions import Cond, rfc3339, summarise_ready
+from ..conditions import Cond, parse_rfc3339, rfc3339, summarise_ready
 from ..errors import PermanentFailure, TransientFailure
 from ..model import Spec
 from ..naming import InstanceName, Stamp, is_ours
@@ -298,6 +298,7 @@ def expires_at(spec: Spec, renewed_at: datetime) -> str | None:
 
 def renewed_at(spec: Spec, status: Mapping[str, Any], now: datetime) -> datetime:
     """The ttl clock restarts whenever a new commitSha is first seen."""
-    if status.get("shortSha") == spec.commit_sha[:7] and status.get("renewedAt"):
-        return datetime.fromisoformat(str(status["renewedAt"]).replace("Z", "+00:00"))
+    seen = parse_rfc3339(status.get("renewedAt"))
+    if status.get("shortSha") == spec.commit_sha[:7] and seen is not None:
+        return seen
     return now.replace(microsecond=0)
