@@ -13,18 +13,22 @@ How the pieces fit:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import kopf
 
+from . import metrics, probes
 from .errors import DDError, PermanentFailure, TransientFailure
 from .httpclient import new_client
 from .kube import Kube
 from .model import PLURAL, VERSION
 from .naming import API_GROUP, FINALIZER
+from .probes import Health
 from .providers import build_edge_provider, build_vm_providers
 from .providers.github import reporter_from_settings
+from .reaper.runner import Reaper
 from .reconcile.loop import Deps, reconcile_once, report_deleted, teardown_once
 from .retry import RequestBudget, backoff
 from .settings import OperatorSettings
@@ -62,6 +66,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    await stop_reaper(memo)
     deps: Deps = memo.deps
     await deps.http.aclose()
     for provider in deps.vm_providers.values():
@@ -167,3 +172,62 @@ async def teardown(
         delay = _delay_for(exc, retry)
         raise kopf.TemporaryError(f"teardown blocked: {exc}", delay=delay) from exc
     raise kopf.TemporaryError("teardown still in progress", delay=1)
+
+
+# -- the reaper, liveness and metrics ---------------------------------------------------
+# One reaper across replicas (a Lease, see reaper/runner.py), started here so it runs
+# whether or not kopf peering is on; kopf's liveness endpoint and our /healthz both
+# report ``probes.Health``.
+
+
+@kopf.on.startup()
+async def start_reaper(
+    memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+) -> None:
+    deps: Deps = memo.deps  # set by ``configure``: kopf runs startup handlers in order
+    settings, clock = deps.settings, deps.clock
+    health = Health.create(settings.reaper.interval_seconds)
+    metrics.REGISTRY.register(
+        metrics.StateCollector(health.watch.states, lambda: health.ages(clock()), clock)
+    )
+    memo.health = health
+    host, port = settings.health.metrics_host, settings.health.metrics_port
+    try:
+        if port:
+            memo.health_server = await probes.serve(health, host, port, clock)
+    except OSError as exc:  # a taken port must not keep the operator from reconciling
+        logger.error("cannot serve /metrics and /healthz on %s:%s: %s", host, port, exc)
+    reaper = Reaper(
+        settings=settings, kube=deps.kube, vm_providers=deps.vm_providers, edge=deps.edge,
+        health=health, clock=clock,
+    )
+    memo.reaper_stop = asyncio.Event()
+    memo.reaper_task = asyncio.create_task(reaper.run(memo.reaper_stop), name="dd-reaper")
+
+
+async def stop_reaper(memo: kopf.Memo) -> None:
+    """Called first by ``close``: no sweep may run on closed providers."""
+    if "reaper_task" in memo:
+        memo.reaper_stop.set()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(memo.reaper_task, 10)
+    if "health_server" in memo:
+        await memo.health_server.cleanup()
+
+
+@kopf.on.event(*RESOURCE)
+async def watch_activity(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if "health" in memo:
+        health: Health = memo.health
+        health.watch.record(type, body, memo.deps.clock())
+
+
+@kopf.on.probe(id="dd-preview")
+async def liveness(memo: kopf.Memo, **_: Any) -> dict[str, float | None]:
+    """kopf's liveness endpoint answers 500 when this raises."""
+    health: Health = memo.health
+    now = memo.deps.clock()
+    problems = health.problems(now)
+    if problems:
+        raise kopf.PermanentError("; ".join(problems))
+    return health.ages(now)

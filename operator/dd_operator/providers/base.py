@@ -155,8 +155,11 @@ class EdgeProvider(Protocol):
 
     async def create_tunnel(self, stamp: Stamp) -> Tunnel: ...
 
-    async def configure_tunnel(self, tunnel: Tunnel, hostname: str, port: int) -> None:
-        """Ingress: hostname -> http://localhost:{port}, then http_status:404."""
+    async def configure_tunnel(
+        self, tunnel: Tunnel, hostname: str, port: int, *, suspended: bool = False
+    ) -> None:
+        """Ingress: hostname -> http://localhost:{port} (``http_status:503`` while
+        ``suspended``, so the URL says the environment is suspended), then http_status:404."""
 
     async def tunnel_token(self, tunnel: Tunnel) -> str: ...
 

@@ -38,7 +38,7 @@ import cloudflare
 import httpx
 from cloudflare import AsyncCloudflare
 
-from .. import naming
+from .. import metrics, naming
 from ..errors import (
     DDError,
     IncompleteListing,
@@ -151,12 +151,14 @@ class CloudflareEdgeProvider:
     async def _call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
         """One API call: draw from the budget, then map the SDK's errors into ours."""
         await self._budget.acquire()
+        metrics.record_cloud_call("cloudflare")
         try:
             return await make()
         except cloudflare.APIError as exc:
             raise self._translate(exc, what) from exc
 
     def _translate(self, exc: cloudflare.APIError, what: str) -> DDError:
+        metrics.record_cloud_error("cloudflare", exc)
         if isinstance(exc, cloudflare.APIConnectionError):  # includes timeouts
             return TransientFailure(f"Cloudflare did not answer while {what}; will retry")
         if not isinstance(exc, cloudflare.APIStatusError):
@@ -254,9 +256,12 @@ class CloudflareEdgeProvider:
         log.info("adopted existing Cloudflare tunnel %s (%s)", name, existing.id)
         return existing
 
-    async def configure_tunnel(self, tunnel: Tunnel, hostname: str, port: int) -> None:
+    async def configure_tunnel(
+        self, tunnel: Tunnel, hostname: str, port: int, *, suspended: bool = False
+    ) -> None:
+        service = "http_status:503" if suspended else f"http://localhost:{port}"
         ingress = [
-            {"hostname": hostname, "service": f"http://localhost:{port}"},
+            {"hostname": hostname, "service": service},
             {"service": "http_status:404"},
         ]
         await self._call(

@@ -40,6 +40,7 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1
 from google.oauth2 import service_account
 
+from .. import metrics
 from ..errors import DDError, IncompleteListing, NotFound, PermanentFailure, TransientFailure
 from ..naming import InstanceName, gce_labels, insert_request_id
 from ..retry import parse_retry_after
@@ -192,10 +193,12 @@ class GceVmProvider:
         call = functools.partial(
             method, retry=None, timeout=self._settings.request_timeout_seconds, **kwargs
         )
+        metrics.record_cloud_call("gce")
         return await asyncio.to_thread(call)
 
     def _failure(self, exc: Exception, action: str, zone: str = "") -> DDError:
         """Classify a failed call; capacity and quota answers also cool the zone."""
+        metrics.record_cloud_error("gce", exc)
         if isinstance(exc, _TRANSPORT_ERRORS):
             return TransientFailure(f"GCE did not answer while {action} ({type(exc).__name__})")
         if isinstance(exc, auth_exceptions.GoogleAuthError):
@@ -424,6 +427,7 @@ class GceVmProvider:
                 found.extend(scoped.instances)
             return found
 
+        metrics.record_cloud_call("gce")
         try:
             instances = await asyncio.to_thread(every_page)
         except IncompleteListing:

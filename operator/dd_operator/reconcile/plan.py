@@ -98,6 +98,9 @@ def _edge_step(
         return Step("create-tunnel", why="no tunnel for this environment yet")
     if (status.get("tunnel") or {}).get("id") != tunnel.id:
         return Step("configure-tunnel", tunnel.id, why="route the hostname to the control plane")
+    if bool((status.get("tunnel") or {}).get("suspended")) != spec.suspend:
+        why = "suspended: the hostname answers 503" if spec.suspend else "resumed"
+        return Step("configure-tunnel", tunnel.id, why=why)
     if secret.get("tunnel-id") != tunnel.id:
         return Step("write-secret", why="store the tunnel token for the VM")
     if dns is None:
