@@ -9,51 +9,20 @@ way ``gcloud compute instances list --filter labels.dd-uid=...`` would), and aft
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import compute_v1
 
 from dd_devcluster.cluster import LocalCluster
 from tests.integration.providers.gce.conftest import ZONES
 from tests.integration.providers.gce.fake import FakeCompute
+from tests.integration.providers.gce.user_view import instances, operator_env
 from tests.support.k8s import SHA_A, SHA_B, apply, condition, get, is_ready_with, preview
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-def operator_env(compute: FakeCompute, **extra: str) -> dict[str, str]:
-    """The operator's environment for the fake: short timeouts and cooldowns, fast polls."""
-    return {
-        **compute.env(),
-        "DD_GCP_ZONES": ",".join(ZONES),
-        "DD_GCE_REQUEST_TIMEOUT_SECONDS": "2",
-        "DD_GCE_ZONE_COOLDOWN_SECONDS": "60",
-        **extra,
-    }
-
-
-def instances(compute: FakeCompute, uid: str) -> list[tuple[str, str, str]]:
-    """``(name, zone, status)`` of every instance stamped with ``uid``, via the real SDK."""
-    client = compute_v1.InstancesClient(
-        transport="rest", client_options={"api_endpoint": compute.url},
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-    )
-    try:
-        pager = client.aggregated_list(
-            request=compute_v1.AggregatedListInstancesRequest(
-                project=compute.project, filter=f'labels.dd-uid = "{uid}"'
-            )
-        )
-        return sorted(
-            (i.name, i.zone.rsplit("/", 1)[-1], i.status)
-            for _, scoped in pager for i in scoped.instances
-        )
-    finally:
-        client.transport.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -104,3 +73,41 @@ def test_apply_ready_new_commit_one_running_vm_then_delete_leaves_no_instance(
     deleted = compute.calls()
     print("GCE calls, create -> Ready:", sum(created.values()), created)
     print("GCE calls, Ready -> deleted:", sum(deleted.values()), deleted)
+
+
+PERMANENT = {
+    "machine type c3-bogus-4": (
+        {"vm": {"machineType": "c3-bogus-4"}}, {}, "InvalidMachineType", "c3-bogus-4"
+    ),
+    "unknown image family": (
+        {}, {"DD_GCP_IMAGE_FAMILY": "no-such-family"}, "ImageNotFound", "no-such-family"
+    ),
+}
+
+
+@pytest.mark.parametrize(("spec", "env", "reason", "named"), PERMANENT.values(),
+                         ids=PERMANENT.keys())
+def test_permanent_gce_error_is_a_condition_without_a_retry_loop(
+    spec: dict[str, object], env: dict[str, str], reason: str, named: str,
+    cluster: LocalCluster, namespace: str, operator_factory: object, compute: FakeCompute,
+) -> None:
+    operator_factory(env=operator_env(compute, **env))  # type: ignore[operator]
+    apply(cluster, namespace, preview("pr-22", pr=22, sha=SHA_A, provider="gce", **spec))
+    obj = wait_for(
+        lambda: (o := get(cluster, namespace, "pr-22"))
+        and condition(o, "Ready").get("reason") == reason and o,
+        timeout=60, message=f"Ready False with reason {reason}",
+    )
+    ready, vm_ready = condition(obj, "Ready"), condition(obj, "VMReady")
+    assert (ready["status"], vm_ready["status"], vm_ready["reason"]) == ("False", "False", reason)
+    assert named in ready["message"], ready["message"]
+    assert compute.calls().get("instances.insert") == 1
+    # No hot loop: a few seconds later the operator still has not asked again.
+    time_to_watch = 4.0
+    deadline = time.monotonic() + time_to_watch
+    wait_for(lambda: time.monotonic() > deadline, timeout=time_to_watch + 1, interval=0.5,
+             message="the watch window")
+    assert compute.calls().get("instances.insert") == 1, compute.calls()
+    assert instances(compute, obj["metadata"]["uid"]) == []
+    events = cluster.kubectl("get", "events", "-n", namespace, "-o", "name").stdout
+    print(f"\nGCE calls: {compute.calls()} events: {len(events.split())}")
