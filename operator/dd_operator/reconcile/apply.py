@@ -193,9 +193,12 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
             records.append({"name": step.target, "build": ctx.spec.commit_sha, "attempt": 0})
             return {"instances": records}
         case "create-vm":
-            op = await _require_vm_provider(ctx).create_vm(
-                _vm_request(ctx, InstanceName(step.target))
-            )
+            try:
+                op = await _require_vm_provider(ctx).create_vm(
+                    _vm_request(ctx, InstanceName(step.target))
+                )
+            except PermanentFailure as exc:  # refused outright: a condition, no hot loop
+                return _failure_patch(ctx, step.target, exc)
             return {
                 **_op_patch(op),
                 **_update_instance(ctx, step.target, zone=op.zone if op else None),
