@@ -23,6 +23,7 @@ __all__ = [
     "VmOverrides",
     "parse_duration",
     "parse_spec",
+    "refused_env_name",
 ]
 
 KIND = "PreviewEnvironment"
@@ -30,6 +31,30 @@ PLURAL = "previewenvironments"
 VERSION = "v1alpha1"
 
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+MAX_TTL = timedelta(days=3650)
+"""Longer is a typo (and ``now + ttl`` would overflow past year 9999): refused."""
+
+_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+_RUNTIME_ENV_RE = re.compile(
+    r"(?:DD_|PYTHON|LD_|DYLD_|GLIBC_|MALLOC_|GCONV|OPENSSL|SSL|CURL_|REQUESTS_|HYPERCORN"
+    r"|QUART|AUTHLIB|LC_|XDG_).*"
+    r"|.*_PROXY|PATH|HOME|USER|LOGNAME|SHELL|TMPDIR|TMP|TEMP|IFS|ENV|BASH_ENV|CDPATH|LANG"
+    r"|LANGUAGE|LOCPATH|NLSPATH|HOSTALIASES|RES_OPTIONS|LOCALDOMAIN|TZ|TZDIR|NETRC|TERMINFO"
+)
+"""Names that steer the interpreter, the loader, libc, TLS trust or proxies of the child
+(DESIGN 3.1: no field chooses a command, a path or an interpreter), plus ``DD_*``, which
+the operator sets. The CRD's CEL rule carries the same list."""
+
+
+def refused_env_name(name: str) -> str | None:
+    """Why ``name`` may not be set through ``spec.controlPlane.env``; None if it may."""
+    if not _ENV_NAME_RE.fullmatch(name):
+        return "names must be UPPER_SNAKE_CASE, at most 64 characters"
+    if name.startswith("DD_"):
+        return "DD_* variables are set by the operator; use the spec fields instead"
+    if _RUNTIME_ENV_RE.fullmatch(name):
+        return "it steers the interpreter, loader, TLS trust or proxies of the control plane"
+    return None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -40,6 +65,8 @@ def parse_duration(text: str) -> timedelta:
             "InvalidSpec", f"spec.ttl {text!r} is not a duration like 72h or 1d12h"
         )
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    if d * 86400 + h * 3600 + mi * 60 + s > MAX_TTL.total_seconds():
+        raise PermanentFailure("InvalidSpec", f"spec.ttl {text!r} is longer than 3650d")
     return timedelta(days=d, hours=h, minutes=mi, seconds=s)
 
 
@@ -94,6 +121,12 @@ def parse_spec(spec: Mapping[str, Any], *, domain: str) -> Spec:
         raise PermanentFailure("InvalidSpec", "spec.commitSha must be 40 lowercase hex characters")
     owner = _require(spec, "owner", str)
     cp = spec.get("controlPlane") or {}
+    extra_env = {str(k): str(v) for k, v in (cp.get("env") or {}).items()}
+    for key, value in extra_env.items():
+        if (why := refused_env_name(key)) is not None:
+            raise PermanentFailure("InvalidSpec", f"spec.controlPlane.env.{key} is refused: {why}")
+        if "\x00" in value:
+            raise PermanentFailure("InvalidSpec", f"spec.controlPlane.env.{key} contains NUL")
     vm = spec.get("vm") or {}
     ttl_raw = spec.get("ttl")
     return Spec(
@@ -106,7 +139,7 @@ def parse_spec(spec: Mapping[str, Any], *, domain: str) -> Spec:
         provider=str(spec.get("provider") or "local"),
         control_plane=ControlPlaneSpec(
             version=str(cp.get("version") or ""),
-            env={str(k): str(v) for k, v in (cp.get("env") or {}).items()},
+            env=extra_env,
         ),
         vm=VmOverrides(
             zones=tuple(str(z) for z in vm.get("zones") or ()),

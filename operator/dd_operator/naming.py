@@ -35,6 +35,7 @@ __all__ = [
     "github_marker",
     "insert_request_id",
     "instance_name",
+    "is_instance_of",
     "is_ours",
     "object_name_for_pr",
     "owner_of",
@@ -135,6 +136,16 @@ def instance_name(stamp: Stamp, env: str, commit_sha: str) -> InstanceName:
     """
     env_part = _slug(env, 16) or "env"
     return InstanceName(f"dd-{env_part}-{_digest(stamp.owner)}-{commit_sha[:7].lower()}")
+
+
+def is_instance_of(stamp: Stamp, name: str) -> bool:
+    """Could ``instance_name(stamp, ...)`` have produced ``name``, for any env and commit?
+
+    Names read back from status are only hints: one that this environment could not have
+    made (another environment's VM, a path) is never looked up, stopped or deleted.
+    """
+    digest = re.escape(_digest(stamp.owner))
+    return re.fullmatch(rf"dd-[a-z0-9-]{{1,16}}-{digest}-[0-9a-f]{{7}}", name) is not None
 
 
 def insert_request_id(stamp: Stamp, name: InstanceName, zone: str, attempt: int) -> str:

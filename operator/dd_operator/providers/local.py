@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import TransientFailure
+from ..model import refused_env_name
 from ..naming import InstanceName, owner_of
 from ..settings import LocalSettings
 from .base import OperationState, PendingOperation, Vm, VmRequest
@@ -37,6 +39,24 @@ __all__ = ["LocalVmProvider"]
 
 _MARKER = "DD_INSTANCE"
 _STAMP = "DD_OWNER_STAMP"
+_NAME_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A VM name (GCE's grammar): names read back from status never address another path."""
+_BOOT_KEYS = frozenset(
+    {"DD_ENV", "DD_OWNER", "DD_HOSTNAME", "DD_BUILD_SHA", "DD_ATTEST_TOKEN", "DD_SESSION_SECRET"}
+)
+"""The variables ``_create`` itself puts in a record; any other must pass ``refused_env_name``."""
+
+
+def _child_env(record_env: dict[str, str]) -> dict[str, str]:
+    """A record's environment minus anything that would steer the interpreter or loader.
+
+    Records written before the spec was checked (or edited on disk) are filtered here too.
+    """
+    return {
+        k: v
+        for k, v in record_env.items()
+        if (k in _BOOT_KEYS or refused_env_name(k) is None) and "\x00" not in k + v
+    }
 
 
 @dataclass
@@ -91,6 +111,8 @@ class LocalVmProvider:
         return self.dir / f"{name}.json"
 
     def _read(self, name: str) -> _Record | None:
+        if not _NAME_RE.fullmatch(name):
+            return None
         try:
             return _Record(**json.loads(self._record_path(name).read_text()))
         except FileNotFoundError:
@@ -126,7 +148,7 @@ class LocalVmProvider:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
-            **rec.env,
+            **_child_env(rec.env),
             "DD_PORT": str(rec.port),
             "DD_BIND": self.settings.host,
             "DD_DEV_ATTESTATION": "1",
@@ -261,6 +283,8 @@ class LocalVmProvider:
 
     def _delete(self, name: str) -> None:
         self._stop(name)
+        if not _NAME_RE.fullmatch(name):
+            return
         for path in (self._record_path(name), self.dir / f"{name}.log"):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

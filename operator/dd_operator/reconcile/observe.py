@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from ..naming import InstanceName, Stamp, is_ours
+from ..naming import InstanceName, Stamp, is_instance_of, is_ours
 from ..providers.base import (
     DnsRecord,
     EdgeProvider,
@@ -70,14 +70,19 @@ async def observe_cloud(
     if vm_provider is None:  # teardown of an object whose provider was never configured here
         candidates, include_listing = [], False
     op_state = await vm_provider.check_operation(op) if op and vm_provider else None
+    ours = (stamp.cluster_id, stamp.uid)
     for name in dict.fromkeys(candidates):
         assert vm_provider is not None
-        vms[name] = await vm_provider.get_vm(name, zones)
+        if not is_instance_of(stamp, name):
+            vms[name] = None  # a name in (writable) status that this environment never made
+            continue
+        vm = await vm_provider.get_vm(name, zones)
+        vms[name] = vm if vm is None or vm.owner == ours else None  # no stamp, no touch
     if (
         include_listing and vm_provider is not None
     ):  # teardown: also anything stamped with our uid that status forgot
         for vm in await vm_provider.list_vms(stamp.cluster_id):
-            if vm.owner == (stamp.cluster_id, stamp.uid):
+            if vm.owner == ours:
                 vms.setdefault(vm.name, vm)
     tunnel = dns = None
     if edge is not None and edge_view is not None:
