@@ -23,7 +23,9 @@ Host through the proxied CNAME to a live connector's origin.
 
 Control endpoints (not Cloudflare's): ``GET/DELETE /_fake/calls`` (the call log),
 ``GET/POST/DELETE /_fake/faults`` (``fake_faults.py``), ``GET /_fake/state``,
-``POST /_fake/connectors``, ``DELETE /_fake/connectors/{id}``.
+``POST /_fake/connectors``, ``DELETE /_fake/connectors/{id}``, and the crash switch
+``GET/POST/DELETE /_fake/kill`` (``tests/support/kill_switch.py``: SIGKILL a pid right after
+the Nth API call, counted across every fake that shares the switch).
 
 The server runs on its own thread and event loop, so sync tests, async tests and other
 processes (the operator under test) can all use it; state sits behind one lock.
@@ -52,6 +54,7 @@ from typing import Any
 from aiohttp import web
 
 from dd_operator.settings import CloudflareSettings
+from tests.support.kill_switch import KillSwitch
 
 from .fake_edge import EdgeCertificate, EdgeRoute, make_edge_app
 from .fake_faults import Fault, FaultSwitches, RateBlock
@@ -134,7 +137,9 @@ class FakeCloudflare:
         api_token: str = "fake-cloudflare-api-token",  # noqa: S107 - a fake's credential
         max_per_page: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
+        self.kill_switch = kill_switch or KillSwitch()
         self.account_id, self.zone_id, self.zone_name = account_id, zone_id, zone_name
         self.api_token = api_token
         self.max_per_page = max_per_page
@@ -406,6 +411,7 @@ class FakeCloudflare:
             except ApiError as exc:
                 early = _error(exc.status, exc.code, exc.message)
         entry["status"] = early.status
+        self.kill_switch.served(f"cloudflare {request.method} {path}")
         return early
 
     def _early_response(
@@ -474,6 +480,9 @@ class FakeCloudflare:
         r.add_patch(zone + "/{record}", self._record_patch)
         r.add_delete(zone + "/{record}", self._record_delete)
         r.add_get("/_fake/calls", self._ctl_calls)
+        r.add_get("/_fake/kill", self._ctl_kill)
+        r.add_post("/_fake/kill", self._ctl_kill_arm)
+        r.add_delete("/_fake/kill", self._ctl_kill_disarm)
         r.add_delete("/_fake/calls", self._ctl_calls_clear)
         r.add_get("/_fake/faults", self._ctl_faults)
         r.add_post("/_fake/faults", self._ctl_fault_add)
@@ -732,6 +741,20 @@ class FakeCloudflare:
     async def _ctl_calls_clear(self, request: web.Request) -> web.Response:
         self.clear_calls()
         return web.json_response({"ok": True})
+
+    async def _ctl_kill(self, request: web.Request) -> web.Response:
+        return web.json_response(self.kill_switch.to_json())
+
+    async def _ctl_kill_arm(self, request: web.Request) -> web.Response:
+        try:
+            self.kill_switch.apply_json(await _json_body(request))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.kill_switch.to_json(), status=201)
+
+    async def _ctl_kill_disarm(self, request: web.Request) -> web.Response:
+        self.kill_switch.disarm()
+        return web.json_response(self.kill_switch.to_json())
 
     async def _ctl_faults(self, request: web.Request) -> web.Response:
         with self._lock:

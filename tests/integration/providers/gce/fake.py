@@ -33,7 +33,9 @@ than ``seconds``), ``purge_operations`` (a finished operation answers 404).
 Crash injection: ``kill_pid_after(method, n, pid)`` SIGKILLs ``pid`` right after the fake
 has *done* the n-th call of ``method`` (counted from now) and before it answers, so the
 caller dies with the side effect made and its answer never read: the window between a
-cloud call and the status write that records it.
+cloud call and the status write that records it. ``kill_switch`` (``tests/support/
+kill_switch.py``, shared with the Cloudflare fake) does the same counting *every* API call
+of both fakes in one sequence; over HTTP: ``GET/POST/DELETE /_fake/kill``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.kill_switch import KillSwitch
 
 from .fake_boot import BootedVm, ConnectorHook, boot_vm, halt_vm
 from .fake_state import (
@@ -119,8 +123,10 @@ class FakeCompute:
         advance_on_read: bool = True,
         boot_control_planes: bool = False,
         connector_hook: ConnectorHook | None = None,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         self.project = project
+        self.kill_switch = kill_switch or KillSwitch()
         self.step_seconds = step_seconds
         self.advance_on_read = advance_on_read
         self.boot_control_planes = boot_control_planes
@@ -176,6 +182,24 @@ class FakeCompute:
     def instance_names(self) -> list[str]:
         with self._lock:
             return sorted(name for _, name in self._instances)
+
+    def instances_labelled(self, key: str, value: str) -> list[tuple[str, str]]:
+        """``(name, status)`` of every instance whose label ``key`` is ``value``."""
+        with self._lock:
+            return sorted(
+                (i.name, i.status) for i in self._instances.values() if i.labels().get(key) == value
+            )
+
+    def remove_instance(self, name: str) -> bool:
+        """Delete an instance out of band (as a person in the console would); False if absent."""
+        with self._lock:
+            key = next((k for k in self._instances if k[1] == name), None)
+            if key is None:
+                return False
+            booted = self._booted.pop(self._instances.pop(key).id, None)
+        if booted is not None:  # the VM is gone: so are its control plane and connector
+            halt_vm(booted, self.connector_hook)
+        return True
 
     def booted_log(self, name: str) -> str:
         with self._lock:
@@ -252,6 +276,9 @@ class FakeCompute:
         r.add_get("/_fake/calls", self._calls_get, name="_fake.calls.get")
         r.add_delete("/_fake/calls", self._calls_delete, name="_fake.calls.delete")
         r.add_post("/_fake/kill_pid_after", self._kill_post, name="_fake.kill_pid_after")
+        r.add_get("/_fake/kill", self._kill_switch_get, name="_fake.kill.get")
+        r.add_post("/_fake/kill", self._kill_switch_post, name="_fake.kill.post")
+        r.add_delete("/_fake/kill", self._kill_switch_delete, name="_fake.kill.delete")
 
     # -- faults, counting, state upkeep -----------------------------------------------
 
@@ -295,6 +322,7 @@ class FakeCompute:
         except ApiError as exc:
             response = _error(exc)
         self._kill_if_due(method)
+        self.kill_switch.served(f"gce {method}")
         if delay is not None:
             await asyncio.sleep(delay.seconds)
         return response
@@ -559,3 +587,17 @@ class FakeCompute:
             return web.json_response({"error": "fields are method, n, pid"}, status=400)
         self.kill_pid_after(method, n, pid)
         return web.json_response(data, status=201)
+
+    async def _kill_switch_get(self, request: web.Request) -> web.Response:
+        return web.json_response(self.kill_switch.to_json())
+
+    async def _kill_switch_post(self, request: web.Request) -> web.Response:
+        try:
+            self.kill_switch.apply_json(await request.json())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.kill_switch.to_json(), status=201)
+
+    async def _kill_switch_delete(self, request: web.Request) -> web.Response:
+        self.kill_switch.disarm()
+        return web.json_response(self.kill_switch.to_json())
