@@ -1,0 +1,160 @@
+"""Sub-benchmarks 1 and 4: apply -> Ready with N objects at once, and the operator's memory.
+
+For each provider one operator process watches one fresh namespace per N. The N objects
+go to the apiserver in one ``kubectl apply``; the apiserver is then polled (one LIST every
+0.1 s) and each object's time to ``Ready=True`` with the applied build is recorded. Between
+two N the objects are deleted and the finalizers waited for, so every N starts from an
+idle operator. Memory is the operator's own RSS (control planes are separate processes):
+once settled before the first apply, then with each N converged.
+
+``gce`` runs against the fake Compute API (``tests/integration/providers/gce/fake.py``)
+with its ``delay`` fault on every request: a fixed added latency per API call. Its VMs
+"boot" real control-plane processes from the rendered user-data, as ``local`` starts them
+directly, so both providers pay the same per-VM process cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from tests.integration.providers.gce.fake import FakeCompute, Fault
+from tests.support.k8s import SHA_A, is_ready_with, preview
+
+from .harness import (
+    CLUSTER_ID,
+    BenchCluster,
+    memory_kib,
+    stop_local_control_planes,
+    wait_settled,
+)
+from .report import percentile, print_table, ratio, section
+
+__all__ = ["MemorySample", "ReadyRun", "run_apply_ready"]
+
+GCE_ZONES = "us-central1-a,us-central1-b"
+POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class ReadyRun:
+    provider: str
+    n: int
+    total: float
+    per_object: tuple[float, ...]
+    ready: int
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    provider: str
+    state: str
+    rss_kib: int
+    hwm_kib: int
+
+
+@dataclass
+class ApplyReadyResult:
+    runs: list[ReadyRun] = field(default_factory=list)
+    memory: list[MemorySample] = field(default_factory=list)
+
+
+def _measure(bench: BenchCluster, namespace: str, provider: str, n: int) -> ReadyRun:
+    names = [f"pe-{i + 1}" for i in range(n)]
+    objects = [preview(name, pr=i + 1, sha=SHA_A, provider=provider, ttl="2h")
+               for i, name in enumerate(names)]
+    started = time.monotonic()
+    bench.apply(namespace, objects)
+    ready: dict[str, float] = {}
+    deadline = started + 90 + 10 * n
+    while len(ready) < n and time.monotonic() < deadline:
+        now = time.monotonic()
+        for obj in bench.list(namespace):
+            name = obj["metadata"]["name"]
+            if name not in ready and is_ready_with(obj, SHA_A):
+                ready[name] = now - started
+        time.sleep(POLL_SECONDS)
+    times = tuple(sorted(ready.values()))
+    total = times[-1] if len(times) == n else float("nan")
+    return ReadyRun(provider, n, total, times, len(times))
+
+
+@contextlib.contextmanager
+def _provider_env(provider: str, latency: float) -> Iterator[dict[str, str]]:
+    if provider == "local":
+        yield {}
+        return
+    with FakeCompute(project="bench-project", step_seconds=0.05,
+                     boot_control_planes=True) as compute:
+        compute.add_fault(Fault(kind="delay", seconds=latency))
+        yield {**compute.env(), "DD_GCP_ZONES": GCE_ZONES,
+               "DD_GCE_REQUEST_TIMEOUT_SECONDS": "10"}
+
+
+def measure_provider(
+    bench: BenchCluster, provider: str, sizes: Sequence[int], latency: float,
+    result: ApplyReadyResult, *, quick: bool = False,
+) -> None:
+    """Measure every N in ``sizes``; ``quick`` skips the teardown wait after the last N
+    (the operator stops and the run's control planes are stopped by their stamp)."""
+    namespaces = {n: bench.namespace(f"ready-{provider}-{n}") for n in sizes}
+    with _provider_env(provider, latency) as env:
+        op = bench.operator(list(namespaces.values()), env)
+        wait_settled(op)
+        assert op.proc is not None
+        result.memory.append(MemorySample(provider, "idle", *memory_kib(op.proc.pid)))
+        try:
+            for n in sizes:
+                run = _measure(bench, namespaces[n], provider, n)
+                result.runs.append(run)
+                rss, hwm = memory_kib(op.proc.pid)
+                result.memory.append(MemorySample(provider, f"{n} converged", rss, hwm))
+                print(f"  {provider} N={n}: {run.ready}/{n} Ready, last at {run.total:.2f} s",
+                      flush=True)
+                if quick and n == sizes[-1]:
+                    break
+                if not bench.delete_all(namespaces[n]):
+                    print(f"  {provider} N={n}: objects still present after 120 s", flush=True)
+        finally:
+            op.stop()
+            stop_local_control_planes(CLUSTER_ID)
+
+
+def run_apply_ready(
+    bench: BenchCluster, sizes: Sequence[int], latency: float, providers: Sequence[str],
+    *, quick: bool = False,
+) -> ApplyReadyResult:
+    result = ApplyReadyResult()
+    for provider in providers:
+        try:
+            measure_provider(bench, provider, sizes, latency, result, quick=quick)
+        except Exception as exc:  # a benchmark reports what it could not measure
+            print(f"  {provider}: not run to the end: {type(exc).__name__}: {exc}", flush=True)
+    return result
+
+
+def print_apply_ready(result: ApplyReadyResult, latency: float) -> None:
+    section("1. apply -> Ready, N PreviewEnvironments applied at once "
+            f"(gce: fake Compute API, +{latency * 1000:.0f} ms per request)")
+    rows = []
+    for run in result.runs:
+        base = next((r.total for r in result.runs if r.provider == run.provider and r.n == 1),
+                    float("nan"))
+        rows.append([run.provider, run.n, f"{run.ready}/{run.n}", run.total,
+                     percentile(run.per_object, 50), percentile(run.per_object, 95),
+                     ratio(run.total, base), ratio(run.total / run.n, base)])
+    print_table(["provider", "N", "ready", "total s", "p50 s", "p95 s", "total vs N=1",
+                 "per object vs N=1"], rows)
+
+
+def print_memory(result: ApplyReadyResult) -> None:
+    section("4. operator memory (its own process; /proc/<pid>/status)")
+    rows = []
+    for m in result.memory:
+        idle = next((x.rss_kib for x in result.memory
+                     if x.provider == m.provider and x.state == "idle"), 0)
+        rows.append([m.provider, m.state, m.rss_kib / 1024, m.hwm_kib / 1024,
+                     ratio(m.rss_kib, idle)])
+    print_table(["provider", "state", "VmRSS MiB", "VmHWM MiB", "RSS vs idle"], rows)
