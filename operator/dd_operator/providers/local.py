@@ -130,13 +130,24 @@ class LocalVmProvider:
     # -- processes ---------------------------------------------------------------------
 
     def _processes(self) -> dict[str, int]:
-        """Instance name -> pid of every live control plane of this cluster."""
+        """Instance name -> pid of every live control plane of this cluster and state dir.
+
+        The state dir matters: two operators on one machine with the same cluster id (a
+        dev cluster and a test run) must never see, and so never reap, each other's
+        processes. Every control plane runs with its state dir as working directory.
+        """
         found: dict[str, int] = {}
+        mine = str(self.dir.resolve())
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             env = _process_env(int(entry.name))
             if not env or _MARKER not in env:
+                continue
+            try:
+                if os.readlink(entry / "cwd") != mine:
+                    continue
+            except OSError:
                 continue
             owner = owner_of(env.get(_STAMP))
             if owner and owner[0] == self.cluster_id and not _is_zombie(int(entry.name)):
