@@ -29,7 +29,9 @@ def operator_factory(
     ) -> OperatorProcess:
         op = OperatorProcess(
             cluster, state_dir=tmp_path / "vms", namespaces=[namespace],
-            env={"DD_CLUSTER_ID": "test", "DD_HEALTH_CHECKS": "2", **(env or {})},
+            env={"DD_CLUSTER_ID": "test", "DD_HEALTH_CHECKS": "2",
+                 # /metrics and /healthz off unless a test asks (then on 127.0.0.1 only)
+                 "DD_METRICS_HOST": "127.0.0.1", "DD_METRICS_PORT": "0", **(env or {})},
             args=args, log_path=tmp_path / f"{tag}-{len(started)}.log",
         )
         started.append(op)
