@@ -69,6 +69,13 @@ def _cluster_sections(quick: bool) -> None:
         print_memory(ready)
 
 
+def _controlplane_section(quick: bool) -> None:
+    from .controlplane_load import print_controlplane_load, run_controlplane_load
+
+    seconds = 3.0 if quick else 8.0
+    print_controlplane_load(run_controlplane_load(seconds), seconds)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true",
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{'quick' if args.quick else 'full'}; {_machine()}", flush=True)
     if "cluster" in groups:
         _guard("1/2/4. cluster benchmarks", lambda: _cluster_sections(args.quick))
+    if "controlplane" in groups:
+        _guard("3. control plane", lambda: _controlplane_section(args.quick))
     print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
 
 
