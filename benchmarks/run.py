@@ -76,6 +76,12 @@ def _controlplane_section(quick: bool) -> None:
     print_controlplane_load(run_controlplane_load(seconds), seconds)
 
 
+def _reaper_section(quick: bool) -> None:
+    from .reaper_cost import print_reaper_cost, run_reaper_cost
+
+    print_reaper_cost(run_reaper_cost((100, 1_000, 10_000), 0.3 if quick else 2.0))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true",
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         _guard("1/2/4. cluster benchmarks", lambda: _cluster_sections(args.quick))
     if "controlplane" in groups:
         _guard("3. control plane", lambda: _controlplane_section(args.quick))
+    if "reaper" in groups:
+        _guard("5. reaper", lambda: _reaper_section(args.quick))
     print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
 
 
