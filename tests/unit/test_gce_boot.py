@@ -151,3 +151,43 @@ def test_repr_of_boot_config_hides_tokens() -> None:
     text = repr(_boot(tunnel_token="tok-1", attest_token="att-2"))
     assert "tok-1" not in text
     assert "att-2" not in text
+
+
+def test_cloudflared_starts_only_after_the_control_plane_answers_health() -> None:
+    """The unit's health wait, run by /bin/sh as systemd would, blocks until /health is 200."""
+    import http.server
+    import socket
+    import threading
+
+    from dd_operator.providers.gce_boot import CLOUDFLARED_UNIT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    unit = _files(_parse(render_user_data(_boot(tunnel_token="t", port=port))))[CLOUDFLARED_UNIT]
+    pre = [line.split("=", 1)[1] for line in unit["content"].splitlines()
+           if line.startswith("ExecStartPre=")]
+    assert len(pre) == 2 and "$" not in pre[1]  # install, then wait; systemd expands "$"
+    wait = subprocess.Popen(["/bin/sh", "-c", pre[1].removeprefix("/bin/sh -c ").strip("'")])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            wait.wait(1.5)  # nothing listens yet: cloudflared must not start
+
+        class Health(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/health" else 404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", port), Health)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            assert wait.wait(10) == 0
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        wait.kill()
+        wait.wait()

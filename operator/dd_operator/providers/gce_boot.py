@@ -18,7 +18,11 @@ What the VM gets (all root-owned, written by cloud-init ``write_files``):
   ``dd-controlplane``. Installing in ``ExecStartPre`` (not ``runcmd``) means a failed
   download is retried by systemd's ``Restart=`` instead of leaving a dead VM.
 - ``dd-cloudflared.service``, only with a tunnel token: installs the pinned cloudflared
-  release and runs the tunnel.
+  release, waits until the control plane's ``/health`` answers on this VM, then runs the
+  tunnel. Why wait: a connector that joins before its origin listens is routed traffic
+  at once, so during blue/green users would get 502 from the new VM while the old one
+  still serves. ``After=`` only orders unit *starts*, not readiness, so the wait is an
+  ``ExecStartPre`` loop (bounded by ``TimeoutStartSec``; systemd's ``Restart=`` retries).
 
 Why ``yaml.safe_dump`` and never string formatting: spec values (extra env, owner,
 hostname) come from whoever may create a PreviewEnvironment, and YAML built by hand is
@@ -40,10 +44,13 @@ import yaml
 from .base import BootConfig
 
 __all__ = [
+    "CLOUDFLARED_UNIT",
     "CLOUDFLARED_VERSION",
     "CONTROL_PLANE_UNIT",
     "ENV_FILE",
+    "HEALTH_WAIT_SECONDS",
     "TUNNEL_TOKEN_FILE",
+    "health_wait_command",
     "render_user_data",
 ]
 
@@ -55,6 +62,8 @@ VENV = "/opt/dd-preview"
 PACKAGE = "dd-preview"
 CLOUDFLARED_VERSION = "2025.4.0"
 """The first release with ``tunnel run --token-file``."""
+HEALTH_WAIT_SECONDS = 900
+"""How long cloudflared waits for the first ``/health`` answer (pip install included)."""
 
 _ENV_KEY_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
@@ -111,7 +120,14 @@ def _control_plane_unit(version: str) -> str:
     )
 
 
-def _cloudflared_unit() -> str:
+def health_wait_command(port: int) -> str:
+    """Shell loop that returns once ``/health`` answers 2xx on this VM (no ``$``: systemd
+    would expand it)."""
+    url = f"http://127.0.0.1:{int(port)}/health"
+    return f"until curl -fsS -o /dev/null --max-time 2 {url}; do sleep 1; done"
+
+
+def _cloudflared_unit(port: int) -> str:
     url = (
         "https://github.com/cloudflare/cloudflared/releases/download/"
         f"{CLOUDFLARED_VERSION}/cloudflared-linux-amd64.deb"
@@ -122,9 +138,12 @@ def _cloudflared_unit() -> str:
     )
     return (
         "[Unit]\nDescription=dd-preview Cloudflare tunnel connector\n"
-        "Wants=network-online.target\nAfter=network-online.target dd-controlplane.service\n\n"
+        "Wants=network-online.target dd-controlplane.service\n"
+        "After=network-online.target dd-controlplane.service\n\n"
         "[Service]\n"
         f"ExecStartPre=/bin/sh -c {shlex.quote(install)}\n"
+        f"ExecStartPre=/bin/sh -c {shlex.quote(health_wait_command(port))}\n"
+        f"TimeoutStartSec={HEALTH_WAIT_SECONDS}\n"
         "ExecStart=/usr/bin/cloudflared tunnel --no-autoupdate run "
         f"--token-file {TUNNEL_TOKEN_FILE}\n"
         "Restart=always\nRestartSec=5\n\n"
@@ -146,7 +165,7 @@ def render_user_data(boot: BootConfig) -> str:
     units = ["dd-controlplane.service"]
     if boot.tunnel_token:
         files.append(_file(TUNNEL_TOKEN_FILE, boot.tunnel_token, "0600"))
-        files.append(_file(CLOUDFLARED_UNIT, _cloudflared_unit(), "0644"))
+        files.append(_file(CLOUDFLARED_UNIT, _cloudflared_unit(boot.port), "0644"))
         units.append("dd-cloudflared.service")
     document = {
         "write_files": files,

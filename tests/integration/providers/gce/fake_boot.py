@@ -13,24 +13,32 @@ Two fake-only variables are added: ``DD_BIND`` (that address) and ``DD_DEV_ATTES
 (there is no TDX here; the control plane labels its quotes as development stand-ins).
 
 With a tunnel token in the user-data, ``connector_hook(token, origin_url, up)`` plays
-cloudflared: the Cloudflare fake can route the hostname to this VM. It is called from
-the fake's server thread.
+cloudflared: the Cloudflare fake can route the hostname to this VM. Like the real unit,
+the connector comes up only after the unit's ``ExecStartPre`` health wait is satisfied:
+if ``dd-cloudflared.service`` waits for ``/health`` (``gce_boot.health_wait_command``),
+a watcher thread polls that URL on the VM's address and fires ``up=True`` once it
+answers; a unit without the wait joins at once, exactly as the real one would (so a
+regression in the boot configuration shows up as 502s in the edge tests). ``halt_vm``
+stops the watcher and fires ``up=False`` only if the connector had come up.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import yaml
 
-from dd_operator.providers.gce_boot import ENV_FILE, TUNNEL_TOKEN_FILE
+from dd_operator.providers.gce_boot import CLOUDFLARED_UNIT, ENV_FILE, TUNNEL_TOKEN_FILE
 
 __all__ = ["BootedVm", "ConnectorHook", "boot_vm", "halt_vm"]
 
@@ -40,12 +48,34 @@ ConnectorHook = Callable[[str, str, bool], None]
 _RUN = 'set -a; . "$1"; DD_BIND="$2"; DD_DEV_ATTESTATION=1; exec "$3" -m dd_controlplane'
 
 
+_HEALTH_WAIT_RE = re.compile(r"^ExecStartPre=.*curl [^\n]*http://127\.0\.0\.1:(\d+)(/health)", re.M)
+
+
 @dataclass
 class BootedVm:
     process: subprocess.Popen[bytes]
     origin: str
     tunnel_token: str
     log_path: Path
+    halted: threading.Event = field(default_factory=threading.Event)
+    connected: threading.Event = field(default_factory=threading.Event)
+    watcher: threading.Thread | None = None
+
+
+def _connect_when_healthy(vm: BootedVm, health_url: str, hook: ConnectorHook) -> None:
+    """cloudflared's ExecStartPre: poll ``/health`` until it answers, then join the tunnel."""
+    with httpx.Client(timeout=1.0) as client:
+        while not vm.halted.is_set() and vm.process.poll() is None:
+            try:
+                if client.get(health_url).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            vm.halted.wait(0.05)
+        else:
+            return
+    hook(vm.tunnel_token, vm.origin, True)
+    vm.connected.set()
 
 
 def boot_vm(user_data: str, ip: str, root: Path, hook: ConnectorHook | None) -> BootedVm:
@@ -73,13 +103,25 @@ def boot_vm(user_data: str, ip: str, root: Path, hook: ConnectorHook | None) -> 
         )
     vm = BootedVm(process, f"http://{ip}:{port}", files.get(TUNNEL_TOKEN_FILE, ""), log_path)
     if vm.tunnel_token and hook is not None:
-        hook(vm.tunnel_token, vm.origin, True)
+        wait = _HEALTH_WAIT_RE.search(files.get(CLOUDFLARED_UNIT, ""))
+        if wait is None:  # the unit starts cloudflared at once: so does the fake
+            hook(vm.tunnel_token, vm.origin, True)
+            vm.connected.set()
+        else:
+            url = f"http://{ip}:{wait.group(1)}{wait.group(2)}"
+            vm.watcher = threading.Thread(
+                target=_connect_when_healthy, args=(vm, url, hook), daemon=True
+            )
+            vm.watcher.start()
     return vm
 
 
 def halt_vm(vm: BootedVm, hook: ConnectorHook | None, grace: float = 5.0) -> None:
     """Stop the control plane (SIGTERM, then SIGKILL after ``grace``) and its connector."""
-    if vm.tunnel_token and hook is not None:
+    vm.halted.set()
+    if vm.watcher is not None:
+        vm.watcher.join(5)
+    if vm.connected.is_set() and hook is not None:
         hook(vm.tunnel_token, vm.origin, False)
     if vm.process.poll() is None:
         vm.process.terminate()
