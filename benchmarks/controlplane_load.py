@@ -11,7 +11,8 @@ baseline is the bare app's websocket (connect, one frame each way, close).
 
 The client and the servers share the machine's cores, so absolute figures mostly say how
 busy the machine was; the ratio to the bare app, measured minutes apart in the same run,
-is the figure to compare.
+is the figure to compare. Targets are measured in interleaved slices (each for a third of
+its time, three rounds), so load from elsewhere on the machine falls on both sides.
 """
 
 from __future__ import annotations
@@ -226,27 +227,48 @@ def _controlplane_env(port: int, github: int, server_key: bytes, agent_public: b
     }
 
 
-async def _measure(ports: dict[str, int], seconds: float, agent: bytes,
+Measurement = Callable[[float], Awaitable[Rate]]
+
+
+def _merge(total: Rate | None, part: Rate) -> Rate:
+    if total is None:
+        return part
+    total.seconds += part.seconds
+    total.count += part.count
+    total.errors += part.errors
+    total.latencies += part.latencies
+    return total
+
+
+async def _measure(ports: dict[str, int], seconds: float, rounds: int, agent: bytes,
                    server_public: bytes) -> list[Rate]:
+    """Each target in turn for ``seconds / rounds``, ``rounds`` times over: the machine's
+    other load then falls on the baseline and the subject alike."""
     bearer = {"Authorization": f"Bearer {BENCH_TOKEN}"}
     bare = "bare Quart GET /health (constant JSON)"
     bare_ws = "bare Quart websocket: connect, 1 frame each way, close"
-    return [
-        await http_rate(bare, ports["bare"], "/health", seconds),
-        await http_rate("dd-controlplane GET /health", ports["cp"], "/health", seconds,
-                        baseline=bare),
-        await http_rate("dd-controlplane GET /api/status, bearer (owner cache 60 s)",
-                        ports["cp"], "/api/status", seconds, bearer, baseline=bare),
-        await http_rate("dd-controlplane GET /api/status, bearer (cache off: GitHub each time)",
-                        ports["cp-nocache"], "/api/status", seconds, bearer, baseline=bare),
-        await websocket_rate(bare_ws, ports["bare"], seconds),
-        await register_rate("dd-controlplane /register (Noise XX + bootstrap)", ports["cp"],
-                            agent, server_public, seconds, baseline=bare_ws),
-        await noise_in_process_rate(seconds),
+    targets: list[Measurement] = [
+        lambda t: http_rate(bare, ports["bare"], "/health", t),
+        lambda t: http_rate("dd-controlplane GET /health", ports["cp"], "/health", t,
+                            baseline=bare),
+        lambda t: http_rate("dd-controlplane GET /api/status, bearer (owner cache 60 s)",
+                            ports["cp"], "/api/status", t, bearer, baseline=bare),
+        lambda t: http_rate(
+            "dd-controlplane GET /api/status, bearer (cache off: GitHub each time)",
+            ports["cp-nocache"], "/api/status", t, bearer, baseline=bare),
+        lambda t: websocket_rate(bare_ws, ports["bare"], t),
+        lambda t: register_rate("dd-controlplane /register (Noise XX + bootstrap)",
+                                ports["cp"], agent, server_public, t, baseline=bare_ws),
+        noise_in_process_rate,
     ]
+    totals: list[Rate | None] = [None] * len(targets)
+    for _ in range(rounds):
+        for i, measure in enumerate(targets):
+            totals[i] = _merge(totals[i], await measure(seconds / rounds))
+    return [t for t in totals if t is not None]
 
 
-def run_controlplane_load(seconds: float) -> list[Rate]:
+def run_controlplane_load(seconds: float, rounds: int = 3) -> list[Rate]:
     agent, server = secrets.token_bytes(32), secrets.token_bytes(32)
     ports = {k: free_port() for k in ("bare", "github", "cp", "cp-nocache")}
     servers: list[ServerProcess] = []
@@ -268,15 +290,16 @@ def run_controlplane_load(seconds: float) -> list[Rate]:
                               headers={"Authorization": f"Bearer {BENCH_TOKEN}"})
             if check.status_code != 200:
                 raise RuntimeError(f"/api/status answered {check.status_code}, not 200")
-            return asyncio.run(_measure(ports, seconds, agent, public_key_of(server)))
+            return asyncio.run(_measure(ports, seconds, rounds, agent, public_key_of(server)))
         finally:
             for s in servers:
                 s.stop()
 
 
 def print_controlplane_load(rates: list[Rate], seconds: float) -> None:
-    section(f"3. control plane on Hypercorn, 127.0.0.1, {seconds:.0f} s each "
-            f"({CONNECTIONS} keep-alive connections; {HANDSHAKE_CLIENTS} websocket clients)")
+    section(f"3. control plane on Hypercorn, 127.0.0.1, {seconds:.0f} s each in interleaved "
+            f"slices ({CONNECTIONS} keep-alive connections; {HANDSHAKE_CLIENTS} websocket "
+            "clients)")
     by_name = {r.name: r for r in rates}
     rows = []
     for r in rates:

@@ -36,11 +36,13 @@ GCE_LATENCY_SECONDS = 0.1
 
 
 def _guard(title: str, body: Callable[[], None]) -> None:
+    started = time.monotonic()
     try:
         body()
     except Exception as exc:  # one section's failure must not hide the others' figures
         section(title)
         print(f"  not run: {type(exc).__name__}: {exc}", flush=True)
+    print(f"  ({title}: {time.monotonic() - started:.0f} s of wall time)", flush=True)
 
 
 def _machine() -> str:
@@ -72,7 +74,7 @@ def _cluster_sections(quick: bool) -> None:
 def _controlplane_section(quick: bool) -> None:
     from .controlplane_load import print_controlplane_load, run_controlplane_load
 
-    seconds = 3.0 if quick else 8.0
+    seconds = 2.0 if quick else 9.0
     print_controlplane_load(run_controlplane_load(seconds), seconds)
 
 
