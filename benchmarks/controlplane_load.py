@@ -242,8 +242,9 @@ def _merge(total: Rate | None, part: Rate) -> Rate:
 
 async def _measure(ports: dict[str, int], seconds: float, rounds: int, agent: bytes,
                    server_public: bytes) -> list[Rate]:
-    """Each target in turn for ``seconds / rounds``, ``rounds`` times over: the machine's
-    other load then falls on the baseline and the subject alike."""
+    """Each target in turn for ``seconds / rounds``, ``rounds`` times over, starting one
+    target later each round: the machine's other load then falls on the baseline and the
+    subject alike, and no target always follows the same neighbour."""
     bearer = {"Authorization": f"Bearer {BENCH_TOKEN}"}
     bare = "bare Quart GET /health (constant JSON)"
     bare_ws = "bare Quart websocket: connect, 1 frame each way, close"
@@ -262,9 +263,9 @@ async def _measure(ports: dict[str, int], seconds: float, rounds: int, agent: by
         noise_in_process_rate,
     ]
     totals: list[Rate | None] = [None] * len(targets)
-    for _ in range(rounds):
-        for i, measure in enumerate(targets):
-            totals[i] = _merge(totals[i], await measure(seconds / rounds))
+    for r in range(rounds):
+        for i in [(r + k) % len(targets) for k in range(len(targets))]:  # rotate the order
+            totals[i] = _merge(totals[i], await targets[i](seconds / rounds))
     return [t for t in totals if t is not None]
 
 
