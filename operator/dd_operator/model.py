@@ -31,8 +31,9 @@ PLURAL = "previewenvironments"
 VERSION = "v1alpha1"
 
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-MAX_TTL = timedelta(days=3650)
-"""Longer is a typo (and ``now + ttl`` would overflow past year 9999): refused."""
+MAX_TTL = timedelta(days=36500)
+"""Longer is a typo (and ``now + ttl`` overflows past year 9999): refused. The CRD's digit
+bounds (at most 9999d, 99999h, 999999m, 99999999s) stay under it."""
 
 _ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 _RUNTIME_ENV_RE = re.compile(
@@ -66,7 +67,7 @@ def parse_duration(text: str) -> timedelta:
         )
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
     if d * 86400 + h * 3600 + mi * 60 + s > MAX_TTL.total_seconds():
-        raise PermanentFailure("InvalidSpec", f"spec.ttl {text!r} is longer than 3650d")
+        raise PermanentFailure("InvalidSpec", f"spec.ttl {text!r} is longer than 36500d")
     return timedelta(days=d, hours=h, minutes=mi, seconds=s)
 
 
