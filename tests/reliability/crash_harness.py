@@ -119,6 +119,10 @@ class CrashRig:
     cloudflare: FakeCloudflare | None = None
     operator: OperatorProcess | None = None
     restarts: int = 0
+    operator_args: tuple[str, ...] = ("--standalone",)
+    """The first operator's arguments; ``start_operator=False`` leaves starting to the test."""
+    start_operator: bool = True
+    extra_operators: list[OperatorProcess] = field(default_factory=list)
 
     def __enter__(self) -> CrashRig:
         cf = self._stack.enter_context(FakeCloudflare(kill_switch=self.switch))
@@ -132,26 +136,37 @@ class CrashRig:
                 kill_switch=self.switch,
             )
         )
-        self.operator = OperatorProcess(
+        if self.start_operator:
+            self.operator = self.new_operator(self.operator_args, "operator").start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.switch.disarm()
+        for op in [self.operator, *self.extra_operators]:
+            if op is not None:
+                op.stop()
+        self._stack.close()
+
+    def new_operator(self, args: Sequence[str], tag: str) -> OperatorProcess:
+        """An operator process (not started) for this namespace, pointed at the fakes."""
+        assert self.compute is not None and self.cloudflare is not None
+        op = OperatorProcess(
             self.cluster,
             state_dir=self.workdir / "vms",
             namespaces=[self.namespace],
             env={
-                **cf.env(),
+                **self.cloudflare.env(),
                 **self.compute.env(),
                 "DD_GCP_ZONES": ",".join(ZONES),
                 "DD_CLUSTER_ID": CLUSTER_ID,
                 "DD_HEALTH_CHECKS": "1",
             },
-            log_path=self.workdir / "operator.log",
-        ).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.switch.disarm()
-        if self.operator is not None:
-            self.operator.stop()
-        self._stack.close()
+            args=args,
+            log_path=self.workdir / f"{tag}.log",
+        )
+        if self.operator is not None or not self.start_operator:
+            self.extra_operators.append(op)
+        return op
 
     # -- the operator ------------------------------------------------------------------
 
@@ -273,11 +288,12 @@ class CrashRig:
         return self.switch.count, self.switch.count_matching(MUTATING), stamp
 
     def diagnostics(self) -> str:
-        assert self.operator is not None
-        return (
-            f"--- operator log (tail) ---\n{self.operator.log_tail(60)}\n"
-            f"--- kubectl describe ---\n{describe(self.cluster, self.namespace)[-4000:]}"
+        logs = "".join(
+            f"--- {op.log_path.name} (tail) ---\n{op.log_tail(60)}\n"
+            for op in [self.operator, *self.extra_operators]
+            if op is not None
         )
+        return f"{logs}--- kubectl describe ---\n{describe(self.cluster, self.namespace)[-4000:]}"
 
 
 def lifecycle_points(totals: dict[Phase, int], stride: int = 1) -> list[dict[Phase, int | None]]:

@@ -213,6 +213,11 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
                 "delete-vm": provider.delete_vm,
             }[step.kind]
             return _op_patch(await call(vm))
+        case "renew-insert":  # status only: the next create-vm sends a fresh requestId
+            rec = next((r for r in instance_records(ctx.status) if r["name"] == step.target), {})
+            return _update_instance(
+                ctx, step.target, attempt=int(rec.get("attempt") or 0) + 1, zone=None
+            )
         case "forget-instance":
             return {
                 "instances": [r for r in instance_records(ctx.status) if r["name"] != step.target]

@@ -38,6 +38,7 @@ StepKind = Literal[
     "stop-vm",
     "delete-vm",
     "forget-instance",
+    "renew-insert",
     "record-attestation",
     "promote",
     "delete-tunnel",
@@ -152,6 +153,11 @@ def plan_next_step(
     if rec.get("failedReason") and failed_at is not None and failed_at >= generation:
         return Step("wait", delay=600, why=str(rec["failedReason"]))
     if vm is None:
+        if rec.get("zone"):
+            # An insert of this record was accepted and the VM is now confirmed absent
+            # (deleted out of band). Its requestId would be de-duplicated by GCE, answering
+            # the old DONE operation and creating nothing: take a new attempt first.
+            return Step("renew-insert", desired, why="the VM is gone; insert it again")
         return Step("create-vm", desired)
     if vm.status in HALTED:
         return Step("start-vm", desired)
