@@ -29,7 +29,7 @@ from .probes import Health
 from .providers import build_edge_provider, build_vm_providers
 from .providers.github import reporter_from_settings
 from .reaper.runner import Reaper
-from .reconcile.loop import Deps, reconcile_once, report_deleted, teardown_once
+from .reconcile.loop import Deps, reconcile_once, record_failure, report_deleted, teardown_once
 from .retry import RequestBudget, backoff
 from .settings import OperatorSettings
 
@@ -126,6 +126,7 @@ async def run_environment(
         except DDError as exc:
             delay, attempt = _delay_for(exc, attempt), attempt + 1
             logger.warning("%s; next attempt in %.0fs", exc, delay)
+            status = await record_failure(deps, dict(meta), status, exc, emit)
         except Exception:
             delay, attempt = _delay_for(Exception(), attempt), attempt + 1
             logger.exception("reconcile failed; next attempt in %.0fs", delay)

@@ -18,12 +18,14 @@ import httpx
 from ..conditions import (
     PERMANENT_REASONS,
     PROGRESS_REASONS,
+    SUB_CONDITIONS,
     Cond,
     merge_conditions,
     parse_rfc3339,
     status_changes,
+    summarise_ready,
 )
-from ..errors import DDError, PermanentFailure
+from ..errors import DDError, PermanentFailure, TransientFailure
 from ..kube import Kube
 from ..model import Spec, parse_spec
 from ..naming import InstanceName, secret_name
@@ -49,7 +51,14 @@ from .plan import (
 )
 from .teardown import plan_teardown
 
-__all__ = ["Deps", "PassResult", "reconcile_once", "report_deleted", "teardown_once"]
+__all__ = [
+    "Deps",
+    "PassResult",
+    "reconcile_once",
+    "record_failure",
+    "report_deleted",
+    "teardown_once",
+]
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +340,45 @@ async def report_deleted(deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[
         _preview_report(spec, ident, {}), reason="Deleted", deleted=True, expires_at=None
     )
     await _tell_pull_request(deps, ident, report)
+
+
+async def record_failure(
+    deps: Deps, meta: Mapping[str, Any], status: dict[str, Any], exc: DDError, emit: Emit
+) -> dict[str, Any]:
+    """A pass that failed still tells kubectl why (DESIGN 3.2, invariant 7).
+
+    A permanent failure (e.g. 403 on every read) becomes VMReady/Ready False with its
+    reason; a transient one (e.g. every zone out of quota) becomes ``Retrying`` with its
+    message, but only while the environment is not serving yet, so a one-off 503 never
+    flips a serving Ready. Returns the status as written (the daemon keeps it).
+    """
+    if isinstance(exc, PermanentFailure):
+        vm = Cond("VMReady", "False", exc.reason, str(exc))
+    elif isinstance(exc, TransientFailure) and _ready(status).get("status") != "True":
+        vm = Cond("VMReady", "False", "Retrying", str(exc))
+    else:
+        return status
+    ident = Identity.from_meta(meta)
+    old = {c.get("type"): c for c in status.get("conditions") or []}
+    conds = {
+        t: Cond(t, old[t]["status"], old[t].get("reason", ""), old[t].get("message", ""))
+        for t in SUB_CONDITIONS
+        if t in old
+    }
+    conds["VMReady"] = vm
+    wanted = [*conds.values(), summarise_ready(conds)]
+    merged = merge_conditions(
+        status.get("conditions") or [], wanted, generation=ident.generation, now=deps.clock()
+    )
+    patch = status_changes(status, {"conditions": merged})
+    try:
+        written = await _write(deps, ident, status, patch)
+    except Exception as write_exc:  # the daemon's own backoff must go on regardless
+        log.warning("%s/%s: could not record %s: %s", ident.namespace, ident.name, vm.reason,
+                    write_exc)
+        return status
+    _emit_transitions(emit, status, written)
+    return written
 
 
 def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
