@@ -84,9 +84,13 @@ def test_deployment_is_hardened(installed: LocalCluster) -> None:
     assert container["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
     assert container["envFrom"] == [{"configMapRef": {"name": "dd-preview-operator"}}]
     secret_refs = {
-        e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
     }
     assert secret_refs == {"dd-preview-cloudflare", "dd-preview-github"}
+    namespace_env = next(e for e in container["env"] if e["name"] == "DD_OPERATOR_NAMESPACE")
+    assert namespace_env["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert "--peering=dd-preview" in container["args"]
 
 
@@ -113,6 +117,10 @@ ALLOWED = [
     ("create", "secrets", "-n", "dd-previews"),
     ("update", "secrets", "-n", "dd-previews"),
     ("delete", "secrets", "-n", "dd-previews"),
+    # reaper/runner.py: its Lease, in the operator's namespace only.
+    ("get", "leases.coordination.k8s.io/dd-preview-reaper", "-n", "dd-preview-system"),
+    ("update", "leases.coordination.k8s.io/dd-preview-reaper", "-n", "dd-preview-system"),
+    ("create", "leases.coordination.k8s.io", "-n", "dd-preview-system"),
 ]
 
 DENIED = [
@@ -136,6 +144,8 @@ DENIED = [
     ("impersonate", "serviceaccounts", "-n", "dd-preview-system"),
     ("delete", "clusterkopfpeerings.kopf.dev/dd-preview"),
     ("get", "configmaps", "-n", "kube-system"),
+    ("update", "leases.coordination.k8s.io/someone-elses", "-n", "dd-preview-system"),
+    ("create", "leases.coordination.k8s.io", "-n", "kube-system"),
 ]
 
 
