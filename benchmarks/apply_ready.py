@@ -16,6 +16,7 @@ directly, so both providers pay the same per-VM process cost.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class ReadyRun:
     total: float
     per_object: tuple[float, ...]
     ready: int
+    cloud_calls: int | None = None
+    """Compute API calls from apply to the last Ready (gce only)."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,27 @@ class ApplyReadyResult:
     memory: list[MemorySample] = field(default_factory=list)
 
 
-def _measure(bench: BenchCluster, namespace: str, provider: str, n: int) -> ReadyRun:
+@dataclass
+class CloudCounter:
+    """Reads and resets the fake Compute API's call count; a no-op for ``local``."""
+
+    compute: FakeCompute | None = None
+
+    def reset(self) -> None:
+        if self.compute is not None:
+            self.compute.reset_calls()
+
+    def total(self) -> int | None:
+        return None if self.compute is None else sum(self.compute.calls().values())
+
+
+def _measure(
+    bench: BenchCluster, namespace: str, provider: str, n: int, counter: CloudCounter
+) -> ReadyRun:
     names = [f"pe-{i + 1}" for i in range(n)]
     objects = [preview(name, pr=i + 1, sha=SHA_A, provider=provider, ttl="2h")
                for i, name in enumerate(names)]
+    counter.reset()
     started = time.monotonic()
     bench.apply(namespace, objects)
     ready: dict[str, float] = {}
@@ -78,19 +98,21 @@ def _measure(bench: BenchCluster, namespace: str, provider: str, n: int) -> Read
         time.sleep(POLL_SECONDS)
     times = tuple(sorted(ready.values()))
     total = times[-1] if len(times) == n else float("nan")
-    return ReadyRun(provider, n, total, times, len(times))
+    return ReadyRun(provider, n, total, times, len(times), counter.total())
 
 
 @contextlib.contextmanager
-def _provider_env(provider: str, latency: float) -> Iterator[dict[str, str]]:
+def _provider_env(
+    provider: str, latency: float
+) -> Iterator[tuple[dict[str, str], CloudCounter]]:
     if provider == "local":
-        yield {}
+        yield {}, CloudCounter()
         return
     with FakeCompute(project="bench-project", step_seconds=0.05,
                      boot_control_planes=True) as compute:
         compute.add_fault(Fault(kind="delay", seconds=latency))
         yield {**compute.env(), "DD_GCP_ZONES": GCE_ZONES,
-               "DD_GCE_REQUEST_TIMEOUT_SECONDS": "10"}
+               "DD_GCE_REQUEST_TIMEOUT_SECONDS": "10"}, CloudCounter(compute)
 
 
 def measure_provider(
@@ -100,14 +122,14 @@ def measure_provider(
     """Measure every N in ``sizes``; ``quick`` skips the teardown wait after the last N
     (the operator stops and the run's control planes are stopped by their stamp)."""
     namespaces = {n: bench.namespace(f"ready-{provider}-{n}") for n in sizes}
-    with _provider_env(provider, latency) as env:
+    with _provider_env(provider, latency) as (env, counter):
         op = bench.operator(list(namespaces.values()), env)
         wait_settled(op)
         assert op.proc is not None
         result.memory.append(MemorySample(provider, "idle", *memory_kib(op.proc.pid)))
         try:
             for n in sizes:
-                run = _measure(bench, namespaces[n], provider, n)
+                run = _measure(bench, namespaces[n], provider, n, counter)
                 result.runs.append(run)
                 rss, hwm = memory_kib(op.proc.pid)
                 result.memory.append(MemorySample(provider, f"{n} converged", rss, hwm))
@@ -142,11 +164,14 @@ def print_apply_ready(result: ApplyReadyResult, latency: float) -> None:
     for run in result.runs:
         base = next((r.total for r in result.runs if r.provider == run.provider and r.n == 1),
                     float("nan"))
+        calls = "-" if run.cloud_calls is None else (
+            f"{run.cloud_calls} ({run.cloud_calls / run.total:.0f}/s)"
+            if not math.isnan(run.total) else str(run.cloud_calls))
         rows.append([run.provider, run.n, f"{run.ready}/{run.n}", run.total,
                      percentile(run.per_object, 50), percentile(run.per_object, 95),
-                     ratio(run.total, base), ratio(run.total / run.n, base)])
+                     ratio(run.total, base), ratio(run.total / run.n, base), calls])
     print_table(["provider", "N", "ready", "total s", "p50 s", "p95 s", "total vs N=1",
-                 "per object vs N=1"], rows)
+                 "per object vs N=1", "Compute API calls"], rows)
 
 
 def print_memory(result: ApplyReadyResult) -> None:

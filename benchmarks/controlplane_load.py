@@ -11,8 +11,8 @@ baseline is the bare app's websocket (connect, one frame each way, close).
 
 The client and the servers share the machine's cores, so absolute figures mostly say how
 busy the machine was; the ratio to the bare app, measured minutes apart in the same run,
-is the figure to compare. Targets are measured in interleaved slices (each for a third of
-its time, three rounds), so load from elsewhere on the machine falls on both sides.
+is the figure to compare. Targets are measured in interleaved slices of about a second
+(rotating the order each round), so load from elsewhere on the machine falls on both sides.
 """
 
 from __future__ import annotations
@@ -269,7 +269,8 @@ async def _measure(ports: dict[str, int], seconds: float, rounds: int, agent: by
     return [t for t in totals if t is not None]
 
 
-def run_controlplane_load(seconds: float, rounds: int = 3) -> list[Rate]:
+def run_controlplane_load(seconds: float) -> list[Rate]:
+    rounds = max(3, round(seconds))
     agent, server = secrets.token_bytes(32), secrets.token_bytes(32)
     ports = {k: free_port() for k in ("bare", "github", "cp", "cp-nocache")}
     servers: list[ServerProcess] = []
