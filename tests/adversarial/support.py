@@ -22,11 +22,11 @@ def ready(cluster: LocalCluster, namespace: str, name: str, sha: str) -> dict[st
 
 
 def one_process(uid: str) -> dict[str, str]:
-    procs = wait_for(
-        lambda: (p := local_processes(uid)) and len(p) == 1 and p, timeout=30,
-        message=f"exactly one control plane for {uid}",
-    )
-    return procs[0]
+    def probe() -> list[dict[str, str]] | None:
+        procs = local_processes(uid)
+        return procs if len(procs) == 1 else None
+
+    return wait_for(probe, timeout=30, message=f"exactly one control plane for {uid}")[0]
 
 
 def secret_values(cluster: LocalCluster, namespace: str) -> list[str]:

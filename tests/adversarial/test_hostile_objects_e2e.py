@@ -166,11 +166,13 @@ def test_hostile_objects_are_contained_and_limits_serve(
         wait_for(gone(cluster, namespace, name), timeout=60, message=f"{name} torn down")
     assert local_processes(reborn["metadata"]["uid"]) == []
 
-    restarted = wait_for(
-        lambda: (p := local_processes(victim_uid)) and p[0]["pid"] != victim_pid and p,
-        timeout=40, message="the victim's control plane restarted (drift, <= 30 s poll)",
-    )
-    assert len(restarted) == 1
+    def restarted() -> list[dict[str, str]] | None:
+        procs = local_processes(victim_uid)
+        return procs if procs and procs[0]["pid"] != victim_pid else None
+
+    procs = wait_for(restarted, timeout=40,
+                     message="the victim's control plane restarted (drift, <= 30 s poll)")
+    assert len(procs) == 1
     wait_for(
         lambda: is_ready_with(get(cluster, namespace, "victim"), SHA_A), timeout=10,
         message="victim Ready again within 10 s of its restart (a converged environment "
