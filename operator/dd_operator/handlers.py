@@ -200,7 +200,7 @@ async def start_reaper(
         logger.error("cannot serve /metrics and /healthz on %s:%s: %s", host, port, exc)
     reaper = Reaper(
         settings=settings, kube=deps.kube, vm_providers=deps.vm_providers, edge=deps.edge,
-        health=health, clock=clock,
+        health=health, clock=clock, reporter=deps.reporter,
     )
     memo.reaper_stop = asyncio.Event()
     memo.reaper_task = asyncio.create_task(reaper.run(memo.reaper_stop), name="dd-reaper")

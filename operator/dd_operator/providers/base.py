@@ -205,6 +205,8 @@ class PreviewReport:
     """The blocking reason is permanent (retrying will not fix it): deployment ``failure``."""
     uid: str = ""
     """The object's uid, written into the PR comment's hidden marker as the ownership stamp."""
+    expiring_soon: bool = False
+    """The ttl runs out soon: the comment says how to keep the environment."""
 
 
 class PullRequestReporter(Protocol):

@@ -70,7 +70,7 @@ def render_comment(cluster_id: str, report: PreviewReport) -> str:
             ("Status", "deleted (pull request closed)"),
         ]
     elif report.ready:
-        heading = "### Preview ready"
+        heading = "### Preview expiring soon" if report.expiring_soon else "### Preview ready"
         rows = [
             ("URL", report.url),
             ("Commit", f"`{report.commit_sha[:12]}`"),
@@ -102,6 +102,12 @@ def render_comment(cluster_id: str, report: PreviewReport) -> str:
         )
     elif report.failed:
         lines.append(f"Details: `kubectl describe pe -n {report.namespace} {report.name}`")
+    if report.expiring_soon and not report.deleted:
+        lines.append(
+            f"This preview is deleted at {expires}. Push a commit to renew it, or keep it with "
+            f"`kubectl annotate pe -n {report.namespace} {report.name} "
+            "preview.devopsdefender.com/keep=true`."
+        )
     lines += ["", f"<sub>PreviewEnvironment {where}, kept up to date by dd-preview.</sub>"]
     return "\n".join(lines)
 

@@ -27,17 +27,26 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import metrics
 from ..errors import DDError
 from ..kube import Kube
-from ..model import KIND, VERSION
+from ..model import KIND, VERSION, parse_spec
 from ..naming import API_GROUP
 from ..probes import Health
-from ..providers.base import DnsRecord, EdgeProvider, Tunnel, Vm, VmProvider
+from ..providers.base import (
+    DnsRecord,
+    EdgeProvider,
+    PullRequestReporter,
+    Tunnel,
+    Vm,
+    VmProvider,
+)
+from ..reconcile.context import Identity
+from ..reconcile.report import preview_report, tell_pull_request
 from ..settings import OperatorSettings
 from .sweep import (
     Decision,
@@ -68,6 +77,7 @@ class Reaper:
     edge: EdgeProvider | None
     health: Health
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    reporter: PullRequestReporter | None = None
     holder: str = field(default_factory=_holder_identity)
     sightings: dict[str, Sighting] = field(default_factory=dict)
     """In memory only: a restart forgets them, which only delays deletions (safe)."""
@@ -277,9 +287,7 @@ class Reaper:
             f"it with preview.devopsdefender.com/keep=true to keep it"
         )
         await self._object_event(body, "Warning", "ExpiringSoon", message)
-        # TODO(lead): also tell the pull request once ``PreviewReport`` can say "expiring
-        # soon" (the reporter edits its one comment only when the text changes, so a report
-        # with today's fields would show nothing new).
+        await self._tell_expiring(body)
         try:
             await self.kube.patch_status(namespace, name, {"expiryWarnedFor": expires_at})
         except DDError as exc:
@@ -287,6 +295,17 @@ class Reaper:
                         namespace, name, exc)
             return
         metrics.REAPER_EXPIRY_WARNINGS.inc()
+
+    async def _tell_expiring(self, body: Mapping[str, Any]) -> None:
+        if self.reporter is None:
+            return
+        ident = Identity.from_meta(body.get("metadata") or {})
+        try:
+            spec = parse_spec(body.get("spec") or {}, domain=self.settings.domain)
+        except DDError:
+            return
+        report = replace(preview_report(spec, ident, body.get("status") or {}), expiring_soon=True)
+        await tell_pull_request(self.reporter, ident, report)
 
     async def _lease_event(self, type_: str, reason: str, message: str) -> None:
         if self.lease is None:

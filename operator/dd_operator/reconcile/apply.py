@@ -171,13 +171,13 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
         case "configure-tunnel":
             assert o.tunnel is not None and ctx.spec is not None
             await _require_edge(ctx).configure_tunnel(
-                o.tunnel, ctx.spec.hostname, ctx.settings.control_plane_port,
+                o.tunnel,
+                ctx.spec.hostname,
+                ctx.settings.control_plane_port,
                 suspended=ctx.spec.suspend,
             )
             return {
-                "tunnel": {
-                    "id": o.tunnel.id, "name": o.tunnel.name, "suspended": ctx.spec.suspend
-                }
+                "tunnel": {"id": o.tunnel.id, "name": o.tunnel.name, "suspended": ctx.spec.suspend}
             }
         case "create-dns":
             assert o.tunnel is not None and ctx.spec is not None

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from ..conditions import (
-    PERMANENT_REASONS,
     PROGRESS_REASONS,
     SUB_CONDITIONS,
     Cond,
     merge_conditions,
-    parse_rfc3339,
     status_changes,
     summarise_ready,
 )
@@ -32,7 +30,6 @@ from ..naming import InstanceName, secret_name
 from ..providers.base import (
     DnsRecord,
     EdgeProvider,
-    PreviewReport,
     PullRequestReporter,
     Tunnel,
     VmProvider,
@@ -49,6 +46,7 @@ from .plan import (
     plan_next_step,
     renewed_at,
 )
+from .report import ready_condition, report_deleted, report_state
 from .teardown import plan_teardown
 
 __all__ = [
@@ -248,7 +246,7 @@ async def reconcile_once(
     }
     _emit_transitions(emit, status, base)
     status = await _write(deps, ident, status, patch)
-    status = await _report(deps, ident, spec, status)
+    status = await report_state(deps, ident, spec, status)
     serving = observed.public_health is not None and observed.public_health.ok
     if deps.edge is not None and step.kind == "done" and serving:
         if not fresh:
@@ -277,71 +275,6 @@ async def reconcile_once(
     return PassResult(0, status, step.kind)
 
 
-def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-
-
-def _preview_report(spec: Spec, ident: Identity, status: Mapping[str, Any]) -> PreviewReport:
-    ready = _ready(status)
-    return PreviewReport(
-        repository=spec.repository,
-        pull_request=spec.pull_request,
-        commit_sha=spec.commit_sha,
-        namespace=ident.namespace,
-        name=ident.name,
-        url=str(status.get("url") or ""),
-        ready=ready.get("status") == "True",
-        reason=str(ready.get("reason", "")),
-        message=str(ready.get("message", "")),
-        expires_at=parse_rfc3339(status.get("expiresAt")),
-        failed=ready.get("reason") in PERMANENT_REASONS,
-        uid=ident.uid,
-    )
-
-
-async def _tell_pull_request(deps: Deps, ident: Identity, report: PreviewReport) -> bool:
-    """A reporting failure never blocks the environment; it is retried on the next change."""
-    assert deps.reporter is not None
-    try:
-        await deps.reporter.report(report)
-    except DDError as exc:
-        log.warning(
-            "%s/%s: could not update the pull request: %s", ident.namespace, ident.name, exc
-        )
-        return False
-    return True
-
-
-async def _report(
-    deps: Deps, ident: Identity, spec: Spec, status: dict[str, Any]
-) -> dict[str, Any]:
-    """Tell the pull request once per (Ready, reason, commit); a failed report is retried."""
-    if deps.reporter is None:
-        return status
-    ready = _ready(status)
-    key = f"{ready.get('status')}/{ready.get('reason')}/{status.get('shortSha')}"
-    if status.get("reported") == key:
-        return status
-    if not await _tell_pull_request(deps, ident, _preview_report(spec, ident, status)):
-        return status
-    return await _write(deps, ident, status, {"reported": key})
-
-
-async def report_deleted(deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[str, Any]) -> None:
-    """Best effort, after teardown: the comment says "removed", the deployment goes inactive."""
-    if deps.reporter is None:
-        return
-    ident = Identity.from_meta(meta)
-    try:
-        spec = parse_spec(raw_spec, domain=deps.settings.domain)
-    except DDError:
-        return
-    report = replace(
-        _preview_report(spec, ident, {}), reason="Deleted", deleted=True, expires_at=None
-    )
-    await _tell_pull_request(deps, ident, report)
-
-
 async def record_failure(
     deps: Deps, meta: Mapping[str, Any], status: dict[str, Any], exc: DDError, emit: Emit
 ) -> dict[str, Any]:
@@ -354,7 +287,7 @@ async def record_failure(
     """
     if isinstance(exc, PermanentFailure):
         vm = Cond("VMReady", "False", exc.reason, str(exc))
-    elif isinstance(exc, TransientFailure) and _ready(status).get("status") != "True":
+    elif isinstance(exc, TransientFailure) and ready_condition(status).get("status") != "True":
         vm = Cond("VMReady", "False", "Retrying", str(exc))
     else:
         return status
@@ -374,8 +307,9 @@ async def record_failure(
     try:
         written = await _write(deps, ident, status, patch)
     except Exception as write_exc:  # the daemon's own backoff must go on regardless
-        log.warning("%s/%s: could not record %s: %s", ident.namespace, ident.name, vm.reason,
-                    write_exc)
+        log.warning(
+            "%s/%s: could not record %s: %s", ident.namespace, ident.name, vm.reason, write_exc
+        )
         return status
     _emit_transitions(emit, status, written)
     return written
@@ -384,7 +318,7 @@ async def record_failure(
 def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     """One event per Ready transition, not per pass (events fan out like status writes)."""
 
-    before, after = _ready(old), _ready(new)
+    before, after = ready_condition(old), ready_condition(new)
     if (after.get("status"), after.get("reason")) == (before.get("status"), before.get("reason")):
         return
     reason = str(after.get("reason", ""))

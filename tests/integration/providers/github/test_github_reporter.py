@@ -236,3 +236,15 @@ async def test_unreachable_github_is_transient() -> None:
             await r.report(READY)
     finally:
         await r.close()
+
+
+async def test_expiring_soon_edits_the_comment_with_how_to_keep_it(
+    fake_github: FakeGitHub, reporter: GitHubReporter
+) -> None:
+    await reporter.report(READY)
+    await reporter.report(replace(READY, expiring_soon=True))
+    (body,) = our_comments(fake_github)
+    assert "### Preview expiring soon" in body
+    assert "deleted at 2026-12-06 09:00 UTC" in body
+    assert "preview.devopsdefender.com/keep=true" in body
+    assert render_comment("prod-1", READY) != body
