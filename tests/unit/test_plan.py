@@ -144,3 +144,11 @@ TEARDOWN = [
 @pytest.mark.parametrize(("case", "observed", "kind"), TEARDOWN, ids=[c[0] for c in TEARDOWN])
 def test_teardown_order(case: str, observed: Observed, kind: str) -> None:
     assert plan_teardown(status={}, observed=observed, edge=True).kind == kind
+
+
+def test_converged_but_not_serving_is_looked_at_again_soon() -> None:
+    status = {"instances": [ATTESTED], "vm": {"name": DESIRED}}
+    serving = plan(status, Observed(vms={DESIRED: vm(DESIRED)}, secret=TOKENS, public_health=Health(True)))
+    broken = plan(status, Observed(vms={DESIRED: vm(DESIRED)}, secret=TOKENS, public_health=Health(False)))
+    assert (serving.kind, broken.kind) == ("done", "done")
+    assert broken.delay < serving.delay

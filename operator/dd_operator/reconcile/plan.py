@@ -188,6 +188,10 @@ def plan_next_step(
         if old.status in HALTING:
             return Step("wait", delay=2, why=f"old VM {name} is stopping")
         return Step("delete-vm", name, why="replaced by a newer build")
+    if observed.public_health is not None and not observed.public_health.ok:
+        # Converged but not answering (a crashed control plane, a broken route): look again
+        # soon, so Ready reflects it and recovery is noticed in seconds, not half a minute.
+        return Step("done", delay=5, why="not serving")
     return Step("done", delay=30)
 
 
