@@ -192,6 +192,7 @@ class LocalCluster:
             capture_output=True,
             text=True,
             input=input,
+            start_new_session=True,  # a Ctrl-C is for the caller to handle, not for kubectl
         )
 
     def env(self) -> dict[str, str]:

@@ -8,6 +8,8 @@ it deletes the object and confirms that nothing is left.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
 import signal
@@ -75,15 +77,46 @@ def _delete_and_confirm(
             _say("object deleted; no control-plane process or VM record is left")
             return True
         time.sleep(0.5)
-    _say("the object still exists (finalizer not released): see `kubectl describe pe`")
+    print(cluster.kubectl("describe", "pe", name, "-n", NAMESPACE, check=False).stdout)
+    _say("the object still exists after 60 s: its finalizer was not released (described above)")
     return False
 
 
+def _stop_leftover_vms(state_dir: Path) -> None:
+    """Last line of defence: no control-plane process outlives the demo, whatever failed."""
+    from dd_operator.providers.local import LocalVmProvider
+    from dd_operator.settings import LocalSettings
+
+    if not state_dir.exists():
+        return
+    provider = LocalVmProvider(LocalSettings(state_dir=state_dir), cluster_id="local")
+
+    async def sweep() -> list[str]:
+        leftovers = await provider.list_vms("local")
+        for vm in leftovers:
+            await provider.delete_vm(vm)
+        return [vm.name for vm in leftovers]
+
+    stopped = asyncio.run(sweep())
+    if stopped:
+        _say(f"stopped leftover control planes: {', '.join(stopped)}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(*, once: bool, timeout: float = 180) -> int:
+    # Ctrl-C and SIGTERM both mean "tear down and exit", even when started from a script
+    # that left SIGINT ignored (background jobs of a non-interactive shell).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="dd-demo-"))
+    state_dir = workdir / "vms"
     _say("starting a local Kubernetes (kube-apiserver + etcd) on 127.0.0.1")
     cluster = LocalCluster().start()
     op: OperatorProcess | None = None
+    name, applied, code = "pr-95", False, 1
     try:
         _say(f"apiserver {cluster.server}; kubeconfig {cluster.kubeconfig}")
         cluster.kubectl("apply", "-f", str(REPO / "crds" / "previewenvironments.yaml"))
@@ -94,14 +127,12 @@ def run_demo(*, once: bool, timeout: float = 180) -> int:
             "crd/previewenvironments.preview.devopsdefender.com",
         )
         _say("CRD installed; starting the operator (local provider, no edge)")
-        state_dir = workdir / "vms"
-        op = OperatorProcess(
-            cluster, state_dir=state_dir, log_path=workdir / "operator.log"
-        ).start()
+        op = OperatorProcess(cluster, state_dir=state_dir, log_path=workdir / "operator.log")
+        op.start()
         example = REPO / "examples" / "preview.yaml"
         _say(f"kubectl apply -f {example.relative_to(REPO)}")
         print(cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(example)).stdout, end="")
-        name = "pr-95"
+        applied = True
         obj = _wait_ready(cluster, op, name, timeout)
         print(cluster.kubectl("get", "pe", "-n", NAMESPACE).stdout, flush=True)
         url = obj["status"]["url"]
@@ -109,18 +140,36 @@ def run_demo(*, once: bool, timeout: float = 180) -> int:
         with urllib.request.urlopen(f"{url}/health", timeout=5) as resp:  # noqa: S310 - our own URL
             _say(f"GET {url}/health -> {resp.status} {resp.read().decode()}")
         if not once:
-            _say(f"export KUBECONFIG={cluster.kubeconfig}  # to look around; Ctrl-C to tear down")
-            try:
+            bindir = cluster.binaries.kubectl.parent
+            _say("to look around from another shell (Ctrl-C here tears everything down):")
+            print(f"    export PATH={bindir}:$PATH KUBECONFIG={cluster.kubeconfig}")
+            print(f"    kubectl get pe; kubectl describe pe {name}; curl {url}/health", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
-            except KeyboardInterrupt:
-                print()
-        ok = _delete_and_confirm(cluster, name, state_dir)
-        return 0 if ok else 1
+            print()
+        code = 0
     except KeyboardInterrupt:
-        return 130
+        print()
+        code = 130
+    except SystemExit as exc:  # not Ready in time, or the operator exited
+        print(exc, flush=True)
     finally:
+        try:
+            if (
+                applied
+                and op is not None
+                and op.running
+                and not _delete_and_confirm(cluster, name, state_dir)
+            ):
+                code = code or 1
+                print(f"operator log (tail):\n{op.log_tail()}", flush=True)
+        except KeyboardInterrupt:
+            _say("interrupted again: skipping the orderly delete")
+            code = code or 130
+        _stop_leftover_vms(state_dir)
         if op is not None:
             op.stop()
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         _say("local cluster stopped and its files removed")
+    return code

@@ -49,7 +49,11 @@ class OperatorProcess:
             cmd += ["-n", ns]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C meant for the demo (or pytest) must not kill the operator
+        # before it has released its finalizers; whoever started it stops it.
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         return self
 

@@ -7,6 +7,9 @@ so tests never see each other's environments. On failure the operator log and
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +61,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if rep.when == "call":
         item.rep_call = rep  # type: ignore[attr-defined]
     return rep
+
+
+def _control_planes_under(root: Path) -> list[int]:
+    """Control planes whose working directory is under ``root`` (the local provider runs
+    each in its state dir): exactly this test's, by pid, and nobody else's."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if b"DD_INSTANCE=" in (entry / "environ").read_bytes() and Path(
+                os.readlink(entry / "cwd")
+            ).is_relative_to(root):
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_stray_control_planes(tmp_path: Path) -> Iterator[None]:
+    """Local "VMs" outlive their operator on purpose (like real VMs); not a test's."""
+    yield
+    for pid in _control_planes_under(tmp_path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
