@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from tests.integration.providers.gce.fake import FakeCompute, Fault
 from tests.support.k8s import SHA_A, is_ready_with, preview
@@ -27,6 +30,7 @@ from tests.support.k8s import SHA_A, is_ready_with, preview
 from .harness import (
     CLUSTER_ID,
     BenchCluster,
+    cpu_seconds,
     memory_kib,
     stop_local_control_planes,
     wait_settled,
@@ -36,6 +40,7 @@ from .report import percentile, print_table, ratio, section
 __all__ = ["MemorySample", "ReadyRun", "run_apply_ready"]
 
 GCE_ZONES = "us-central1-a,us-central1-b"
+MILESTONES = ("VMReady", "TunnelReady", "DNSReady", "ControlPlaneHealthy", "Attested", "Ready")
 POLL_SECONDS = 0.1
 
 
@@ -48,6 +53,10 @@ class ReadyRun:
     ready: int
     cloud_calls: int | None = None
     """Compute API calls from apply to the last Ready (gce only)."""
+    operator_cpu: float = float("nan")
+    """CPU seconds the operator process used from apply to the last Ready."""
+    milestones: tuple[tuple[str, float], ...] = ()
+    """Median seconds from creation to each condition's True transition (1 s resolution)."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +88,14 @@ class CloudCounter:
 
 
 def _measure(
-    bench: BenchCluster, namespace: str, provider: str, n: int, counter: CloudCounter
+    bench: BenchCluster, namespace: str, provider: str, n: int, counter: CloudCounter,
+    operator_pid: int,
 ) -> ReadyRun:
     names = [f"pe-{i + 1}" for i in range(n)]
     objects = [preview(name, pr=i + 1, sha=SHA_A, provider=provider, ttl="2h")
                for i, name in enumerate(names)]
     counter.reset()
+    cpu_before = cpu_seconds(operator_pid)
     started = time.monotonic()
     bench.apply(namespace, objects)
     ready: dict[str, float] = {}
@@ -98,7 +109,27 @@ def _measure(
         time.sleep(POLL_SECONDS)
     times = tuple(sorted(ready.values()))
     total = times[-1] if len(times) == n else float("nan")
-    return ReadyRun(provider, n, total, times, len(times), counter.total())
+    return ReadyRun(provider, n, total, times, len(times), counter.total(),
+                    cpu_seconds(operator_pid) - cpu_before, _milestones(bench.list(namespace)))
+
+
+def _parse_time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _milestones(objects: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
+    """Where the time went: creationTimestamp -> each condition's lastTransitionTime."""
+    found: dict[str, list[float]] = {}
+    for obj in objects:
+        created = _parse_time(obj["metadata"]["creationTimestamp"])
+        for c in obj.get("status", {}).get("conditions", []):
+            at = _parse_time(c.get("lastTransitionTime"))
+            if c.get("status") == "True" and created and at:
+                found.setdefault(c["type"], []).append((at - created).total_seconds())
+    order = [t for t in MILESTONES if t in found]
+    return tuple((t, statistics.median(found[t])) for t in order)
 
 
 @contextlib.contextmanager
@@ -129,7 +160,7 @@ def measure_provider(
         result.memory.append(MemorySample(provider, "idle", *memory_kib(op.proc.pid)))
         try:
             for n in sizes:
-                run = _measure(bench, namespaces[n], provider, n, counter)
+                run = _measure(bench, namespaces[n], provider, n, counter, op.proc.pid)
                 result.runs.append(run)
                 rss, hwm = memory_kib(op.proc.pid)
                 result.memory.append(MemorySample(provider, f"{n} converged", rss, hwm))
@@ -169,9 +200,15 @@ def print_apply_ready(result: ApplyReadyResult, latency: float) -> None:
             if not math.isnan(run.total) else str(run.cloud_calls))
         rows.append([run.provider, run.n, f"{run.ready}/{run.n}", run.total,
                      percentile(run.per_object, 50), percentile(run.per_object, 95),
-                     ratio(run.total, base), ratio(run.total / run.n, base), calls])
+                     ratio(run.total, base), ratio(run.total / run.n, base),
+                     run.operator_cpu, calls])
     print_table(["provider", "N", "ready", "total s", "p50 s", "p95 s", "total vs N=1",
-                 "per object vs N=1", "Compute API calls"], rows)
+                 "per object vs N=1", "operator CPU s", "Compute API calls"], rows)
+    print("  where the time goes: median s from creation to each condition turning True "
+          "(lastTransitionTime, 1 s resolution)")
+    print_table(["provider", "N", *MILESTONES],
+                [[run.provider, run.n, *(dict(run.milestones).get(m, "-") for m in MILESTONES)]
+                 for run in result.runs])
 
 
 def print_memory(result: ApplyReadyResult) -> None:

@@ -28,7 +28,7 @@ import yaml
 from dd_devcluster.cluster import LocalCluster
 from dd_devcluster.operator_process import OperatorProcess
 
-__all__ = ["BenchCluster", "memory_kib", "stop_local_control_planes", "wait_settled"]
+__all__ = ["BenchCluster", "cpu_seconds", "memory_kib", "stop_local_control_planes", "wait_settled"]
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "previewenvironments.yaml"
@@ -53,6 +53,13 @@ def memory_kib(pid: int) -> tuple[int, int]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0])
     return fields["VmRSS"], fields["VmHWM"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class BenchCluster:
