@@ -24,7 +24,7 @@ from .errors import DDError, PermanentFailure, TransientFailure
 from .httpclient import new_client
 from .kube import Kube
 from .model import PLURAL, VERSION
-from .naming import API_GROUP, FINALIZER
+from .naming import API_GROUP, FINALIZER, InstanceName
 from .probes import Health
 from .providers import build_edge_provider, build_vm_providers
 from .providers.github import reporter_from_settings
@@ -160,8 +160,10 @@ async def teardown(
     deps: Deps = memo.deps
     current = dict(status)
     try:
+        listed: frozenset[InstanceName] | None = None  # the first pass lists our stamp
         for _step in range(100):
-            result = await teardown_once(deps, dict(meta), dict(spec), current)
+            result = await teardown_once(deps, dict(meta), dict(spec), current, listed=listed)
+            listed = (listed or frozenset()) | result.seen
             if result.done:
                 logger.info("teardown complete: every external object is gone")
                 await report_deleted(deps, dict(meta), dict(spec))
@@ -199,8 +201,13 @@ async def start_reaper(
     except OSError as exc:  # a taken port must not keep the operator from reconciling
         logger.error("cannot serve /metrics and /healthz on %s:%s: %s", host, port, exc)
     reaper = Reaper(
-        settings=settings, kube=deps.kube, vm_providers=deps.vm_providers, edge=deps.edge,
-        health=health, clock=clock, reporter=deps.reporter,
+        settings=settings,
+        kube=deps.kube,
+        vm_providers=deps.vm_providers,
+        edge=deps.edge,
+        health=health,
+        clock=clock,
+        reporter=deps.reporter,
     )
     memo.reaper_stop = asyncio.Event()
     memo.reaper_task = asyncio.create_task(reaper.run(memo.reaper_stop), name="dd-reaper")

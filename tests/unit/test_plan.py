@@ -46,6 +46,7 @@ CASES = [
     ("no secret yet", {}, Observed(vms={}), "write-secret", ""),
     ("nothing recorded", {}, Observed(vms={}, secret=TOKENS), "record-instance", DESIRED),
     ("recorded, absent", {"instances": [REC]}, Observed(vms={DESIRED: None}, secret=TOKENS), "create-vm", DESIRED),
+    ("inserted once, gone since", {"instances": [{**REC, "zone": "us-central1-a"}]}, Observed(vms={DESIRED: None}, secret=TOKENS), "renew-insert", DESIRED),
     ("booting", {"instances": [REC]}, Observed(vms={DESIRED: vm(DESIRED, "STAGING")}, secret=TOKENS), "wait", ""),
     ("stopped", {"instances": [REC]}, Observed(vms={DESIRED: vm(DESIRED, "TERMINATED")}, secret=TOKENS), "start-vm", DESIRED),
     ("running, unhealthy", {"instances": [REC]}, Observed(vms={DESIRED: vm(DESIRED)}, secret=TOKENS, health=Health(False)), "wait", ""),

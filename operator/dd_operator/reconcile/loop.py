@@ -113,6 +113,8 @@ class PassResult:
     status: dict[str, Any]
     step: str
     done: bool = False
+    seen: frozenset[InstanceName] = frozenset()
+    """Teardown only: the VMs this pass found, to read by name in the next one."""
 
 
 def _apply_patch(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,9 +329,20 @@ def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]
 
 
 async def teardown_once(
-    deps: Deps, meta: Mapping[str, Any], raw_spec: Mapping[str, Any], status: dict[str, Any]
+    deps: Deps,
+    meta: Mapping[str, Any],
+    raw_spec: Mapping[str, Any],
+    status: dict[str, Any],
+    *,
+    listed: frozenset[InstanceName] | None = None,
 ) -> PassResult:
-    """One teardown pass; ``done`` means every external object is confirmed gone."""
+    """One teardown pass; ``done`` means every external object is confirmed gone.
+
+    ``listed``: VM names a listing of our stamp already found in an earlier pass of this
+    teardown. None means "list now" (the first pass): the list is the safety net for a VM
+    that status forgot, and one list per teardown is enough, since every later pass reads
+    those names one by one (``PassResult.seen`` carries them to the next pass).
+    """
     ident = Identity.from_meta(meta)
     stamp = ident.stamp(deps.settings.cluster_id)
     provider = str(raw_spec.get("provider") or "local")
@@ -348,6 +361,7 @@ async def teardown_once(
     candidates += [InstanceName(r["name"]) for r in instance_records(status)]
     if (status.get("vm") or {}).get("name"):
         candidates.append(InstanceName(status["vm"]["name"]))
+    candidates += sorted(listed or ())
     zones = deps.zones(provider, spec.vm.zones if spec else ())
     secret = await deps.kube.read_secret(ident.namespace, secret_name(stamp))
     observed = await observe_cloud(
@@ -359,14 +373,15 @@ async def teardown_once(
         vm_provider=vm_provider,
         edge=deps.edge,
         secret=secret,
-        include_listing=True,
+        include_listing=listed is None,
     )
+    seen = frozenset(name for name, vm in observed.vms.items() if vm is not None)
     step = plan_teardown(status=status, observed=observed, edge=deps.edge is not None)
     if step.kind == "done":
         deps.edge_views.pop(ident.uid, None)
         return PassResult(0, status, "done", done=True)
     if step.kind == "wait":
-        return PassResult(step.delay, status, "wait")
+        return PassResult(step.delay, status, "wait", seen=seen)
     if step.mutates_cloud:
         status = await _write(deps, ident, status, intent_patch(step, deps.clock()))
     log.info("%s/%s: teardown %s %s", ident.namespace, ident.name, step.kind, step.target)
@@ -383,4 +398,5 @@ async def teardown_once(
         zones=zones,
         now=deps.clock(),
     )
-    return PassResult(0, await _write(deps, ident, status, await apply_step(step, ctx)), step.kind)
+    outcome = await apply_step(step, ctx)
+    return PassResult(0, await _write(deps, ident, status, outcome), step.kind, seen=seen)
