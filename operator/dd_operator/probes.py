@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from . import metrics
+from .conditions import parse_rfc3339
 from .metrics import EnvironmentState
 
 __all__ = ["Health", "ReaperProgress", "WatchActivity", "serve"]
@@ -37,15 +38,6 @@ def _ready(body: Mapping[str, Any]) -> tuple[str, str]:
         if c.get("type") == "Ready":
             return str(c.get("status", "Unknown")), str(c.get("reason", ""))
     return "Unknown", "Pending"
-
-
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -79,7 +71,7 @@ class WatchActivity:
             name=str(meta.get("name", "")),
             ready=ready,
             reason=reason,
-            deleting_since=_time(meta.get("deletionTimestamp")),
+            deleting_since=parse_rfc3339(meta.get("deletionTimestamp")),
         )
         self.seen[uid] = _Seen(str(meta.get("resourceVersion", "")), now, state)
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ..conditions import parse_rfc3339
 from ..errors import DDError
 from ..model import parse_spec
 from ..naming import KEEP_ANNOTATION, Stamp, instance_name, owner_of
@@ -50,7 +51,6 @@ __all__ = [
     "Sighting",
     "SweepPlan",
     "live_object",
-    "parse_time",
     "plan_sweep",
 ]
 
@@ -176,15 +176,6 @@ class SweepPlan:
         return tuple(d for d in self.decisions if d.action == "skip")
 
 
-def parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _vm_names(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[str, Any],
               cluster_id: str) -> frozenset[str]:
     names = {str(i.get("name")) for i in status.get("instances") or [] if i.get("name")}
@@ -214,7 +205,7 @@ def live_object(body: Mapping[str, Any], cluster_id: str) -> LiveObject:
         uid=str(meta.get("uid", "")),
         deleting=bool(meta.get("deletionTimestamp")),
         keep=str((meta.get("annotations") or {}).get(KEEP_ANNOTATION, "")).lower() == "true",
-        expires_at=parse_time(expires),
+        expires_at=parse_rfc3339(expires),
         expires_at_text=expires,
         warned_for=str(status.get("expiryWarnedFor") or ""),
         vm_names=_vm_names(meta, body.get("spec") or {}, status, cluster_id),
