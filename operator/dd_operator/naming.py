@@ -42,6 +42,7 @@ __all__ = [
     "repository_label_value",
     "secret_name",
     "tunnel_name",
+    "vm_secret_id",
 ]
 
 API_GROUP = "preview.devopsdefender.com"
@@ -166,6 +167,17 @@ def dns_comment(stamp: Stamp) -> str:
 def secret_name(stamp: Stamp) -> str:
     """The Secret (in the object's namespace) holding the tunnel token and attest token."""
     return f"{_slug(stamp.name, 40) or 'pe'}-{_digest(stamp.owner, length=8)}-dd-preview"
+
+
+def vm_secret_id(stamp: Stamp, kind: str) -> str:
+    """Secret Manager id of one of an environment's VM secrets (``tunnel-token``, ``attest-token``).
+
+    One secret per environment and kind, shared by its blue/green VMs; ids are
+    ``[A-Za-z0-9_-]{1,255}``, so the owner digest (cluster and uid) keeps them unique.
+    """
+    if not re.fullmatch(r"[a-z][a-z-]{0,30}", kind):
+        raise ValueError(f"secret kind {kind!r} must be lowercase letters and dashes")
+    return f"dd-{_slug(stamp.name, 40) or 'pe'}-{_digest(stamp.owner, length=12)}-{kind}"
 
 
 def gce_labels(stamp: Stamp, env: str, pull_request: int) -> dict[str, str]:

@@ -92,6 +92,8 @@ class GceSettings:
     """How long a zone that reported exhaustion is skipped."""
     request_timeout_seconds: int = 30
     """Per GCE API call; a slower answer is a transient failure, retried by reconcile."""
+    secret_manager_endpoint: str = ""
+    """Secret Manager API for the VMs' tokens; empty means the public API (tests: the fake)."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class OperatorSettings:
             disk_size_gb=_int(e, "DD_GCP_DISK_SIZE_GB", defaults.disk_size_gb),
             endpoint=_get(e, "DD_GCE_ENDPOINT", ""),
             credentials_file=_get(e, "DD_GCP_CREDENTIALS_FILE", ""),
+            secret_manager_endpoint=_get(e, "DD_SECRET_MANAGER_ENDPOINT", ""),
             anonymous=_bool(e, "DD_GCE_ANONYMOUS", False),
             ttl_grace_seconds=_int(e, "DD_GCE_TTL_GRACE_SECONDS", defaults.ttl_grace_seconds),
             zone_cooldown_seconds=_int(

@@ -1,4 +1,5 @@
-"""The rendered cloud-init stays valid YAML and every hostile value stays inert.
+"""The rendered cloud-init stays valid YAML, every hostile value stays inert, and no token
+is in it (only Secret Manager resource names; the VM fetches the values at boot).
 
 The env file is checked the way the VM reads it: ``/bin/sh`` sources it (``set -a``), and
 we compare what the shell exported with what we meant, byte for byte.
@@ -6,6 +7,7 @@ we compare what the shell exported with what we meant, byte for byte.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,11 +18,20 @@ import yaml
 
 from dd_operator.providers.base import BootConfig
 from dd_operator.providers.gce_boot import (
+    ATTEST_ENV_FILE,
     CONTROL_PLANE_UNIT,
     ENV_FILE,
+    FETCH_SCRIPT,
+    SECRETS_CONFIG,
     TUNNEL_TOKEN_FILE,
+    SecretRefs,
     render_user_data,
 )
+
+ATTEST_SECRET = "projects/test-project/secrets/dd-pe1-0123456789ab-attest-token"
+TUNNEL_SECRET = "projects/test-project/secrets/dd-pe1-0123456789ab-tunnel-token"
+ATTEST_ONLY = SecretRefs(attest_token=ATTEST_SECRET)
+WITH_TUNNEL = SecretRefs(tunnel_token=TUNNEL_SECRET, attest_token=ATTEST_SECRET)
 
 HOSTILE = [
     "it's",
@@ -72,14 +83,14 @@ def _source_env(content: str, tmp_path: Path) -> dict[str, str]:
 
 
 def test_env_file_carries_the_control_plane_settings(tmp_path: Path) -> None:
-    doc = _parse(render_user_data(_boot(attest_token="att-secret", extra_env={"FOO": "bar"})))
+    doc = _parse(render_user_data(_boot(attest_token="att-secret", extra_env={"FOO": "bar"}), ATTEST_ONLY))
     env = _source_env(_files(doc)[ENV_FILE]["content"], tmp_path)
+    assert "DD_ATTEST_TOKEN" not in env  # fetched at boot into attest.env
     assert env["DD_ENV"] == "pr-7"
     assert env["DD_OWNER"] == "acme"
     assert env["DD_HOSTNAME"] == "pr-7.preview.example.com"
     assert env["DD_BUILD_SHA"] == "a" * 40
     assert env["DD_PORT"] == "8080"
-    assert env["DD_ATTEST_TOKEN"] == "att-secret"
     assert env["FOO"] == "bar"
     assert _files(doc)[ENV_FILE]["permissions"] == "0600"
 
@@ -89,7 +100,7 @@ def test_hostile_values_stay_inert(template: str, tmp_path: Path) -> None:
     pwned = tmp_path / "pwned"
     value = template.format(pwned=pwned)
     boot = _boot(owner=value, hostname=value, extra_env={"EXTRA": value}, build_sha=value)
-    doc = _parse(render_user_data(boot))
+    doc = _parse(render_user_data(boot, ATTEST_ONLY))
     assert set(doc) == {"write_files", "runcmd"}
     env = _source_env(_files(doc)[ENV_FILE]["content"], tmp_path)
     assert env["DD_OWNER"] == value
@@ -102,46 +113,65 @@ def test_hostile_values_stay_inert(template: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("key", ["lower", "1ABC", "A-B", "A B", "A=B", "A\nB", ""])
 def test_malformed_env_keys_are_refused(key: str) -> None:
     with pytest.raises(ValueError, match="environment variable"):
-        render_user_data(_boot(extra_env={key: "x"}))
+        render_user_data(_boot(extra_env={key: "x"}), ATTEST_ONLY)
 
 
 def test_extra_env_cannot_override_operator_values() -> None:
     with pytest.raises(ValueError, match="set by the operator"):
-        render_user_data(_boot(extra_env={"DD_BUILD_SHA": "0" * 40}))
+        render_user_data(_boot(extra_env={"DD_BUILD_SHA": "0" * 40}), ATTEST_ONLY)
 
 
 @pytest.mark.parametrize("version", ["1.0; reboot", "$(id)", "1.0 2.0", "'1'", "1!2.0"])
 def test_malformed_versions_are_refused(version: str) -> None:
     with pytest.raises(ValueError, match="version"):
-        render_user_data(_boot(version=version))
+        render_user_data(_boot(version=version), ATTEST_ONLY)
 
 
 def test_control_plane_unit_installs_the_requested_version() -> None:
-    unit = _files(_parse(render_user_data(_boot(version="0.4.1"))))[CONTROL_PLANE_UNIT]
+    unit = _files(_parse(render_user_data(_boot(version="0.4.1"), ATTEST_ONLY)))[CONTROL_PLANE_UNIT]
     assert "dd-preview==0.4.1" in unit["content"]
-    assert f". {ENV_FILE}" in unit["content"]
+    assert f". {ENV_FILE}; . {ATTEST_ENV_FILE};" in unit["content"]
+    pre = [line for line in unit["content"].splitlines() if line.startswith("ExecStartPre=")]
+    assert pre[0] == f"ExecStartPre=/usr/bin/python3 {FETCH_SCRIPT} {SECRETS_CONFIG}"
 
 
 def test_empty_version_means_the_operators_own_version() -> None:
-    unit = _files(_parse(render_user_data(_boot(version=""))))[CONTROL_PLANE_UNIT]
+    unit = _files(_parse(render_user_data(_boot(version=""), ATTEST_ONLY)))[CONTROL_PLANE_UNIT]
     assert "dd-preview==0.1.0" in unit["content"]
 
 
-def test_tunnel_token_goes_to_a_root_only_file_and_nowhere_else() -> None:
-    token = "eyJ-tunnel-token-secret"
-    doc = _parse(render_user_data(_boot(tunnel_token=token)))
-    files = _files(doc)
-    assert files[TUNNEL_TOKEN_FILE]["content"] == token
-    assert files[TUNNEL_TOKEN_FILE]["permissions"] == "0600"
-    others = [f["content"] for path, f in files.items() if path != TUNNEL_TOKEN_FILE]
-    assert all(token not in text for text in others)
-    cloudflared = next(text for text in others if "cloudflared tunnel" in text)
+def test_no_token_value_anywhere_only_secret_resource_names() -> None:
+    tunnel, attest = "eyJ-tunnel-token-secret", "attest-bearer-secret"
+    user_data = render_user_data(_boot(tunnel_token=tunnel, attest_token=attest), WITH_TUNNEL)
+    assert tunnel not in user_data and attest not in user_data
+    files = _files(_parse(user_data))
+    assert TUNNEL_TOKEN_FILE not in files and ATTEST_ENV_FILE not in files
+    config = json.loads(files[SECRETS_CONFIG]["content"])
+    assert config["api"] == "https://secretmanager.googleapis.com"
+    assert config["secrets"] == [
+        {"name": ATTEST_SECRET, "path": ATTEST_ENV_FILE, "env": "DD_ATTEST_TOKEN"},
+        {"name": TUNNEL_SECRET, "path": TUNNEL_TOKEN_FILE},
+    ]
+    assert files[FETCH_SCRIPT]["permissions"] == "0700"
+    assert "0o600" in files[FETCH_SCRIPT]["content"]
+
+
+def test_tunnel_secret_brings_cloudflared_reading_the_fetched_token_file() -> None:
+    doc = _parse(render_user_data(_boot(), WITH_TUNNEL))
+    cloudflared = next(f["content"] for f in doc["write_files"] if "cloudflared tunnel" in f["content"])
     assert f"--token-file {TUNNEL_TOKEN_FILE}" in cloudflared
     assert "dd-cloudflared.service" in doc["runcmd"][-1]
 
 
+def test_without_secrets_nothing_is_fetched_or_sourced() -> None:
+    doc = _parse(render_user_data(_boot(), SecretRefs()))
+    files = _files(doc)
+    assert json.loads(files[SECRETS_CONFIG]["content"])["secrets"] == []
+    assert ATTEST_ENV_FILE not in files[CONTROL_PLANE_UNIT]["content"]
+
+
 def test_no_tunnel_token_means_no_cloudflared() -> None:
-    doc = _parse(render_user_data(_boot()))
+    doc = _parse(render_user_data(_boot(), ATTEST_ONLY))
     assert TUNNEL_TOKEN_FILE not in _files(doc)
     assert all("cloudflared" not in f["content"] for f in doc["write_files"])
     assert doc["runcmd"][-1] == ["systemctl", "enable", "--now", "dd-controlplane.service"]
@@ -164,7 +194,7 @@ def test_cloudflared_starts_only_after_the_control_plane_answers_health() -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    unit = _files(_parse(render_user_data(_boot(tunnel_token="t", port=port))))[CLOUDFLARED_UNIT]
+    unit = _files(_parse(render_user_data(_boot(port=port), WITH_TUNNEL)))[CLOUDFLARED_UNIT]
     pre = [line.split("=", 1)[1] for line in unit["content"].splitlines()
            if line.startswith("ExecStartPre=")]
     assert len(pre) == 2 and "$" not in pre[1]  # install, then wait; systemd expands "$"

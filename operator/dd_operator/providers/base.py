@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import httpx
 
@@ -27,6 +27,7 @@ __all__ = [
     "BootConfig",
     "DnsRecord",
     "EdgeProvider",
+    "HoldsVmSecrets",
     "OperationState",
     "PendingOperation",
     "PreviewReport",
@@ -128,6 +129,14 @@ class VmProvider(Protocol):
         """Every VM stamped with ``cluster_id``, all zones, all pages, or IncompleteListing."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class HoldsVmSecrets(Protocol):
+    """A VM provider that keeps an environment's tokens outside its VMs (gce: Secret Manager)."""
+
+    async def delete_secrets(self, stamp: Stamp) -> None:
+        """Delete them (404 is done); teardown calls it once the VMs are gone."""
 
 
 @dataclass(frozen=True)

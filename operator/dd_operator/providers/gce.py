@@ -21,6 +21,13 @@ Why these choices:
    (the operator reaches VMs over the VPC; the public route is the tunnel).
 5. ``dd-build`` label: the build sha, label-encoded (lowercase, at most 63 chars; a 40-hex
    commit sha fits whole), so ``Vm.build_sha`` needs no extra read.
+6. No token in the instance: ``create_vm`` first stores the tunnel and attest tokens in
+   Secret Manager (``gce_secrets``), and the user-data names those secrets. The VM reads
+   them with its own service account, so one is required (``DD_GCP_SERVICE_ACCOUNT``,
+   granted ``roles/secretmanager.secretAccessor``) and gets the ``cloud-platform`` scope
+   (IAM, not scopes, then limits what it can do). The secrets belong to the environment,
+   not to one VM (blue/green VMs share them): ``delete_secrets`` runs in teardown after
+   the VMs and the tunnel are gone.
 """
 
 from __future__ import annotations
@@ -42,11 +49,12 @@ from google.oauth2 import service_account
 
 from .. import metrics
 from ..errors import DDError, IncompleteListing, NotFound, PermanentFailure, TransientFailure
-from ..naming import InstanceName, gce_labels, insert_request_id
+from ..naming import InstanceName, Stamp, gce_labels, insert_request_id
 from ..retry import parse_retry_after
 from ..settings import ConfigError, GceSettings
 from .base import OperationKind, OperationState, PendingOperation, Vm, VmRequest
-from .gce_boot import render_user_data
+from .gce_boot import SecretRefs, render_user_data
+from .gce_secrets import VmSecrets
 
 __all__ = ["BUILD_LABEL", "PORT_METADATA_KEY", "GceVmProvider", "ZoneCooldown"]
 
@@ -54,11 +62,9 @@ T = TypeVar("T")
 
 BUILD_LABEL = "dd-build"
 PORT_METADATA_KEY = "dd-control-plane-port"
-VM_SCOPES = (
-    "https://www.googleapis.com/auth/logging.write",
-    "https://www.googleapis.com/auth/monitoring.write",
-)
-"""A VM's service account (when configured) may write logs and metrics, nothing else."""
+VM_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+"""Secret Manager accepts only the ``cloud-platform`` scope; the VM's service account's IAM
+roles (secretAccessor, log and metric writer) are what limit it."""
 
 _CAPACITY_CODES = frozenset(
     {"ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "QUOTA_EXCEEDED"}
@@ -184,6 +190,7 @@ class GceVmProvider:
         self._operations = compute_v1.ZoneOperationsClient(
             transport="rest", client_options=options, credentials=credentials
         )
+        self._secrets = VmSecrets(settings)
         self._cooldown = ZoneCooldown(settings.zone_cooldown_seconds, clock)
         self._last_zone: dict[str, str] = {}
 
@@ -266,10 +273,12 @@ class GceVmProvider:
             return None
         return PendingOperation(kind=kind, name=op.name, zone=zone, target=name)
 
-    def _instance(self, request: VmRequest, zone: str) -> compute_v1.Instance:
+    def _instance(
+        self, request: VmRequest, zone: str, secrets: SecretRefs
+    ) -> compute_v1.Instance:
         s = self._settings
         try:
-            user_data = render_user_data(request.boot)
+            user_data = render_user_data(request.boot, secrets)
         except ValueError as exc:
             raise PermanentFailure("InvalidSpec", f"boot configuration: {exc}") from exc
         scheduling = compute_v1.Scheduling(on_host_maintenance="TERMINATE")
@@ -342,6 +351,34 @@ class GceVmProvider:
         self._last_zone.pop(name, None)
         return None
 
+    async def _store_secrets(self, request: VmRequest) -> SecretRefs:
+        """Put the environment's tokens in Secret Manager; the VM gets only their names."""
+        boot = request.boot
+        if not (boot.tunnel_token or boot.attest_token):
+            return SecretRefs()
+        if not self._settings.service_account:
+            raise PermanentFailure(
+                "ServiceAccountRequired",
+                "a GCE VM reads its tokens from Secret Manager with its own service account: "
+                "set DD_GCP_SERVICE_ACCOUNT (granted roles/secretmanager.secretAccessor)",
+            )
+        labels = gce_labels(request.stamp, boot.env, request.pull_request)
+        tunnel = attest = ""
+        if boot.tunnel_token:
+            tunnel = await self._secrets.store(
+                request.stamp, "tunnel-token", boot.tunnel_token, labels
+            )
+        if boot.attest_token:
+            attest = await self._secrets.store(
+                request.stamp, "attest-token", boot.attest_token, labels
+            )
+        return SecretRefs(tunnel_token=tunnel, attest_token=attest)
+
+    async def delete_secrets(self, stamp: Stamp) -> None:
+        """Delete the environment's Secret Manager secrets (404 is done); call once its
+        VMs are gone, since blue/green VMs share them."""
+        await self._secrets.delete(stamp)
+
     async def create_vm(self, request: VmRequest) -> PendingOperation | None:
         zones = request.zones or self._settings.zones
         zone = self._cooldown.pick(zones)
@@ -351,10 +388,11 @@ class GceVmProvider:
                 "trying again when the first one cools down",
                 retry_after=self._cooldown.wait(zones),
             )
+        secrets = await self._store_secrets(request)
         insert = compute_v1.InsertInstanceRequest(
             project=self._settings.project,
             zone=zone,
-            instance_resource=self._instance(request, zone),
+            instance_resource=self._instance(request, zone, secrets),
             request_id=insert_request_id(request.stamp, request.name, zone, request.attempt),
         )
         try:
@@ -440,3 +478,4 @@ class GceVmProvider:
     async def close(self) -> None:
         self._instances.transport.close()  # type: ignore[no-untyped-call]
         self._operations.transport.close()  # type: ignore[no-untyped-call]
+        self._secrets.close()

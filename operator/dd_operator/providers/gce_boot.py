@@ -1,6 +1,6 @@
 """Render a VM's boot configuration: cloud-init user-data that starts the control plane.
 
-Pure: ``render_user_data(boot) -> str``, no I/O. The GCE provider puts the result in the
+Pure: ``render_user_data(boot, secrets) -> str``, no I/O. The GCE provider puts the result in the
 instance's ``user-data`` metadata; the fake Compute API boots VMs from the same text.
 
 What the VM gets (all root-owned, written by cloud-init ``write_files``):
@@ -9,9 +9,16 @@ What the VM gets (all root-owned, written by cloud-init ``write_files``):
   with ``shlex.quote`` and every key checked against ``^[A-Z_][A-Z0-9_]*$``. The unit
   *sources* it with ``/bin/sh`` (``set -a; . file``), so shell quoting is exactly the
   grammar that reads it back: a value like ``$(reboot)`` or ``'; rm -rf /`` stays a string.
-- ``/etc/dd-preview/tunnel-token`` (0600), only with a tunnel token: read by
-  ``cloudflared tunnel run --token-file`` (cloudflared >= 2025.4.0), so the token never
-  appears on a command line or in ``ps``.
+- No token at all. ``/etc/dd-preview/secrets.json`` names the environment's Secret
+  Manager secrets (resource names, see ``gce_secrets``) and ``fetch-secrets.py`` (stdlib
+  Python) reads them at boot, as root, before the control plane starts: an access token
+  for the VM's own service account from the metadata server, then ``GET
+  {api}/v1/{secret}/versions/latest:access``, ``payload.data`` base64-decoded into
+  root-only files (0600, written to a temporary name and renamed):
+  ``/etc/dd-preview/attest.env`` (``DD_ATTEST_TOKEN='...'``, sourced after the env file)
+  and ``/etc/dd-preview/tunnel-token``, read by ``cloudflared tunnel run --token-file``
+  (cloudflared >= 2025.4.0), so the token never appears on a command line or in ``ps``.
+  A failed fetch fails the unit's ``ExecStartPre``; systemd's ``Restart=`` retries it.
 - ``dd-controlplane.service``: installs the control plane with pip into a venv at
   ``/opt/dd-preview`` (``dd-preview==<version>``, the version the operator asked for;
   an empty version means the operator's own version) before the first start, then runs
@@ -28,15 +35,17 @@ Why ``yaml.safe_dump`` and never string formatting: spec values (extra env, owne
 hostname) come from whoever may create a PreviewEnvironment, and YAML built by hand is
 one newline away from an injected ``runcmd``.
 
-Secrets: GCE metadata is readable by anything on the VM and by project viewers. Only the
-VM's own credentials go here (its tunnel token, its attest bearer); never an
-account-level API credential.
+Secrets: GCE metadata is readable by anything on the VM and by project viewers, so no
+secret goes here, only the names of secrets the VM's service account may read
+(``BootConfig.tunnel_token`` / ``attest_token`` are never rendered).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+from dataclasses import dataclass
 from importlib import metadata
 
 import yaml
@@ -44,18 +53,31 @@ import yaml
 from .base import BootConfig
 
 __all__ = [
+    "ATTEST_ENV_FILE",
     "CLOUDFLARED_UNIT",
     "CLOUDFLARED_VERSION",
     "CONTROL_PLANE_UNIT",
     "ENV_FILE",
+    "FETCH_SCRIPT",
     "HEALTH_WAIT_SECONDS",
+    "METADATA_TOKEN_URL",
+    "SECRETS_CONFIG",
+    "SECRET_MANAGER_API",
     "TUNNEL_TOKEN_FILE",
+    "SecretRefs",
     "health_wait_command",
     "render_user_data",
 ]
 
 ENV_FILE = "/etc/dd-preview/controlplane.env"
 TUNNEL_TOKEN_FILE = "/etc/dd-preview/tunnel-token"  # noqa: S105 - a path, not a secret
+ATTEST_ENV_FILE = "/etc/dd-preview/attest.env"
+SECRETS_CONFIG = "/etc/dd-preview/secrets.json"
+FETCH_SCRIPT = "/usr/local/lib/dd-preview/fetch-secrets.py"
+SECRET_MANAGER_API = "https://secretmanager.googleapis.com"  # noqa: S105 - a URL
+METADATA_TOKEN_URL = (
+    "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105
+)
 CONTROL_PLANE_UNIT = "/etc/systemd/system/dd-controlplane.service"
 CLOUDFLARED_UNIT = "/etc/systemd/system/dd-cloudflared.service"
 VENV = "/opt/dd-preview"
@@ -70,6 +92,58 @@ _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 """PEP 440-ish (no epochs): nothing a shell or a systemd unit line would interpret."""
 
 _RESERVED = ("DD_ENV", "DD_OWNER", "DD_HOSTNAME", "DD_BUILD_SHA", "DD_PORT", "DD_ATTEST_TOKEN")
+
+
+_FETCH_SOURCE = """\
+\"\"\"Fetch this VM's secrets from Secret Manager into root-only files (dd-preview).\"\"\"
+import base64, json, os, shlex, sys, urllib.error, urllib.request
+
+
+def get_json(url, headers):
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=15) as answer:
+        return json.load(answer)
+
+
+def write_private(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = path + ".tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
+
+def main(config_path):
+    with open(config_path) as handle:
+        config = json.load(handle)
+    token = get_json(config["token_url"], {"Metadata-Flavor": "Google"})["access_token"]
+    for entry in config["secrets"]:
+        url = config["api"] + "/v1/" + entry["name"] + "/versions/latest:access"
+        try:
+            answer = get_json(url, {"Authorization": "Bearer " + token})
+        except urllib.error.HTTPError as exc:
+            sys.exit("reading " + entry["name"] + " failed: HTTP " + str(exc.code))
+        value = base64.b64decode(answer["payload"]["data"]).decode()
+        if entry.get("env"):
+            value = entry["env"] + "=" + shlex.quote(value) + "\\n"
+        write_private(entry["path"], value)
+
+
+main(sys.argv[1])
+"""
+
+
+@dataclass(frozen=True)
+class SecretRefs:
+    """Secret Manager resource names (``projects/P/secrets/S``) a VM reads at boot.
+
+    Empty means the VM has no such secret (no edge: no tunnel token, no cloudflared).
+    """
+
+    tunnel_token: str = ""
+    attest_token: str = ""
 
 
 def _package_version(version: str) -> str:
@@ -97,22 +171,35 @@ def render_env_file(boot: BootConfig) -> str:
             "DD_PORT": str(boot.port),
         }
     )
-    if boot.attest_token:
-        values["DD_ATTEST_TOKEN"] = boot.attest_token
     return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
-def _control_plane_unit(version: str) -> str:
+def _secrets_config(secrets: SecretRefs) -> str:
+    entries = []
+    if secrets.attest_token:
+        entries.append(
+            {"name": secrets.attest_token, "path": ATTEST_ENV_FILE, "env": "DD_ATTEST_TOKEN"}
+        )
+    if secrets.tunnel_token:
+        entries.append({"name": secrets.tunnel_token, "path": TUNNEL_TOKEN_FILE})
+    config = {"api": SECRET_MANAGER_API, "token_url": METADATA_TOKEN_URL, "secrets": entries}
+    return json.dumps(config, indent=2) + "\n"
+
+
+def _control_plane_unit(version: str, *, attest: bool) -> str:
     pip_spec = shlex.quote(f"{PACKAGE}=={version}")
     install = (
         f"test -x {VENV}/bin/dd-controlplane || "
         f"(python3 -m venv {VENV} && {VENV}/bin/pip install --no-input {pip_spec})"
     )
-    run = f"set -a; . {ENV_FILE}; exec {VENV}/bin/dd-controlplane"
+    sources = f". {ENV_FILE}; . {ATTEST_ENV_FILE};" if attest else f". {ENV_FILE};"
+    run = f"set -a; {sources} exec {VENV}/bin/dd-controlplane"
+    fetch = f"/usr/bin/python3 {FETCH_SCRIPT} {SECRETS_CONFIG}"
     return (
         "[Unit]\nDescription=dd-preview control plane\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\n"
+        f"ExecStartPre={fetch}\n"
         f"ExecStartPre=/bin/sh -c {shlex.quote(install)}\n"
         f"ExecStart=/bin/sh -c {shlex.quote(run)}\n"
         "Restart=always\nRestartSec=5\n\n"
@@ -155,16 +242,21 @@ def _file(path: str, content: str, permissions: str) -> dict[str, str]:
     return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
 
 
-def render_user_data(boot: BootConfig) -> str:
-    """The ``#cloud-config`` document for one VM (see the module docstring)."""
+def render_user_data(boot: BootConfig, secrets: SecretRefs) -> str:
+    """The ``#cloud-config`` document for one VM (see the module docstring).
+
+    The tokens in ``boot`` are ignored: the VM reads them from the secrets ``secrets`` names.
+    """
     version = _package_version(boot.version)
+    attest = bool(secrets.attest_token)
     files = [
         _file(ENV_FILE, render_env_file(boot), "0600"),
-        _file(CONTROL_PLANE_UNIT, _control_plane_unit(version), "0644"),
+        _file(SECRETS_CONFIG, _secrets_config(secrets), "0600"),
+        _file(FETCH_SCRIPT, _FETCH_SOURCE, "0700"),
+        _file(CONTROL_PLANE_UNIT, _control_plane_unit(version, attest=attest), "0644"),
     ]
     units = ["dd-controlplane.service"]
-    if boot.tunnel_token:
-        files.append(_file(TUNNEL_TOKEN_FILE, boot.tunnel_token, "0600"))
+    if secrets.tunnel_token:
         files.append(_file(CLOUDFLARED_UNIT, _cloudflared_unit(boot.port), "0644"))
         units.append("dd-cloudflared.service")
     document = {

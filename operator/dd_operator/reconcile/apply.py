@@ -18,7 +18,14 @@ from ..errors import PermanentFailure, TransientFailure
 from ..kube import Kube
 from ..model import Spec
 from ..naming import InstanceName, Stamp, secret_name
-from ..providers.base import BootConfig, EdgeProvider, PendingOperation, VmProvider, VmRequest
+from ..providers.base import (
+    BootConfig,
+    EdgeProvider,
+    HoldsVmSecrets,
+    PendingOperation,
+    VmProvider,
+    VmRequest,
+)
 from ..settings import OperatorSettings
 from .observe import Observed
 from .plan import Step, instance_records
@@ -244,6 +251,10 @@ async def apply_step(step: Step, ctx: PassContext) -> dict[str, Any]:
                 await _require_edge(ctx).delete_tunnel(o.tunnel)
             return {"tunnel": None}
         case "delete-secret":
+            # The provider's copies first (gce: Secret Manager); while they fail, the
+            # Secret stays, so this step runs again (both deletes count 404 as done).
+            if isinstance(ctx.vm_provider, HoldsVmSecrets):
+                await ctx.vm_provider.delete_secrets(ctx.stamp)
             await ctx.kube.delete_secret(ctx.stamp.namespace, secret_name(ctx.stamp))
             return {}
     raise TransientFailure(f"step {step.kind} cannot be applied")

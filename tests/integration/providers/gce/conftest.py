@@ -56,6 +56,8 @@ def settings_for(fake: FakeCompute, **overrides: object) -> GceSettings:
     values: dict[str, object] = {
         "project": PROJECT, "zones": ZONES, "endpoint": fake.url, "anonymous": True,
         "request_timeout_seconds": 1, "zone_cooldown_seconds": 600,
+        "secret_manager_endpoint": fake.secret_manager.url,
+        "service_account": f"preview-vm@{PROJECT}.iam.gserviceaccount.com",
     }
     values.update(overrides)
     return GceSettings(**values)  # type: ignore[arg-type]

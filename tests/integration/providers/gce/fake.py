@@ -15,7 +15,10 @@ can all talk to it:
 
 Lists take ``filter`` (``labels.k = "v"``, AND), ``maxResults`` and ``pageToken``.
 ``requestId`` de-duplicates inserts. Validation lives in ``fake_state``; booting VMs
-(running their control plane from the user-data) in ``fake_boot``.
+(running their control plane from the user-data) in ``fake_boot``. Each FakeCompute has
+a fake Secret Manager (``fake_secrets``; its own unless one is passed in, sharing the
+kill switch): the operator stores the VMs' tokens there and booting VMs read them back,
+and ``env()`` points the operator at both.
 
 Test controls, in process (``add_fault``, ``calls``...) or over HTTP:
 
@@ -59,6 +62,7 @@ from aiohttp import web
 from tests.support.kill_switch import KillSwitch
 
 from .fake_boot import BootedVm, ConnectorHook, boot_vm, halt_vm
+from .fake_secrets import FakeSecretManager
 from .fake_state import (
     ApiError,
     FakeInstance,
@@ -124,9 +128,14 @@ class FakeCompute:
         boot_control_planes: bool = False,
         connector_hook: ConnectorHook | None = None,
         kill_switch: KillSwitch | None = None,
+        secret_manager: FakeSecretManager | None = None,
     ) -> None:
         self.project = project
         self.kill_switch = kill_switch or KillSwitch()
+        self._owns_secret_manager = secret_manager is None
+        self.secret_manager = secret_manager or FakeSecretManager(
+            project=project, kill_switch=self.kill_switch
+        )
         self.step_seconds = step_seconds
         self.advance_on_read = advance_on_read
         self.boot_control_planes = boot_control_planes
@@ -172,6 +181,8 @@ class FakeCompute:
         return {
             "DD_GCP_PROJECT": self.project, "DD_GCE_ENDPOINT": self.url,
             "DD_GCE_ANONYMOUS": "true",
+            "DD_SECRET_MANAGER_ENDPOINT": self.secret_manager.url,
+            "DD_GCP_SERVICE_ACCOUNT": f"preview-vm@{self.project}.iam.gserviceaccount.com",
         }
 
     def kill_pid_after(self, method: str, n: int, pid: int) -> None:
@@ -210,6 +221,8 @@ class FakeCompute:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> FakeCompute:
+        if self._owns_secret_manager:
+            self.secret_manager.start()
         ready = threading.Event()
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(ready),), daemon=True)
         self._thread.start()
@@ -226,6 +239,8 @@ class FakeCompute:
             halt_vm(vm, self.connector_hook)
         self._booted.clear()
         self._tmp.cleanup()
+        if self._owns_secret_manager:
+            self.secret_manager.stop()
 
     def __enter__(self) -> FakeCompute:
         return self.start()
@@ -352,7 +367,8 @@ class FakeCompute:
             if running and self.boot_control_planes and inst.id not in self._booted:
                 root = Path(self._tmp.name) / f"{inst.zone}-{inst.name}-{inst.id}"
                 self._booted[inst.id] = boot_vm(
-                    inst.user_data(), inst.ip, root, self.connector_hook
+                    inst.user_data(), inst.ip, root, self.connector_hook,
+                    secret_manager=self.secret_manager.url,
                 )
             elif not running and inst.id in self._booted:
                 vm = self._booted.pop(inst.id)

@@ -12,18 +12,27 @@ names (``DD_PORT``), so two VMs of one environment (blue/green) both use the rea
 Two fake-only variables are added: ``DD_BIND`` (that address) and ``DD_DEV_ATTESTATION=1``
 (there is no TDX here; the control plane labels its quotes as development stand-ins).
 
-With a tunnel token in the user-data, ``connector_hook(token, origin_url, up)`` plays
-cloudflared: the Cloudflare fake can route the hostname to this VM. Like the real unit,
-the connector comes up only after the unit's ``ExecStartPre`` health wait is satisfied:
-if ``dd-cloudflared.service`` waits for ``/health`` (``gce_boot.health_wait_command``),
-a watcher thread polls that URL on the VM's address and fires ``up=True`` once it
-answers; a unit without the wait joins at once, exactly as the real one would (so a
-regression in the boot configuration shows up as 502s in the edge tests). ``halt_vm``
-stops the watcher and fires ``up=False`` only if the connector had come up.
+Secrets: the user-data holds no token, only ``secrets.json`` (Secret Manager resource
+names) and ``fetch-secrets.py``. Like ``dd-controlplane.service``'s first ``ExecStartPre``,
+the VM's shell runs that very script first, retrying every second as systemd's
+``Restart=`` would, with ``secrets.json`` rewritten to point at the fake Secret Manager
+(its API and its metadata token endpoint) and at this VM's directory; then it sources the
+env file and the fetched ``attest.env`` (DD_ATTEST_TOKEN) and starts the control plane.
+
+With a tunnel secret in ``secrets.json``, ``connector_hook(token, origin_url, up)`` plays
+cloudflared with the token the script fetched: the Cloudflare fake can route the hostname
+to this VM. Like the real unit, the connector comes up only once its token file exists and
+the unit's ``ExecStartPre`` health wait is satisfied: if ``dd-cloudflared.service`` waits
+for ``/health`` (``gce_boot.health_wait_command``), a watcher thread polls that URL on the
+VM's address and fires ``up=True`` once it answers; a unit without the wait joins as soon
+as the token is there, exactly as the real one would (so a regression in the boot
+configuration shows up as 502s in the edge tests). ``halt_vm`` stops the watcher and fires
+``up=False`` only if the connector had come up.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -38,14 +47,25 @@ from pathlib import Path
 import httpx
 import yaml
 
-from dd_operator.providers.gce_boot import CLOUDFLARED_UNIT, ENV_FILE, TUNNEL_TOKEN_FILE
+from dd_operator.providers.gce_boot import (
+    CLOUDFLARED_UNIT,
+    ENV_FILE,
+    FETCH_SCRIPT,
+    SECRETS_CONFIG,
+    TUNNEL_TOKEN_FILE,
+)
 
 __all__ = ["BootedVm", "ConnectorHook", "boot_vm", "halt_vm"]
 
 ConnectorHook = Callable[[str, str, bool], None]
 """``(tunnel_token, origin_url, up)``."""
 
-_RUN = 'set -a; . "$1"; DD_BIND="$2"; DD_DEV_ATTESTATION=1; exec "$3" -m dd_controlplane'
+_RUN = (
+    'if [ -n "$4" ]; then until "$3" "$4" "$5"; do sleep 1; done; fi; '
+    'set -a; . "$1"; if [ -n "$6" ]; then . "$6"; fi; '
+    'DD_BIND="$2"; DD_DEV_ATTESTATION=1; exec "$3" -m dd_controlplane'
+)
+"""$1 env file, $2 address, $3 python, $4 fetch script, $5 its config, $6 attest env file."""
 
 
 _HEALTH_WAIT_RE = re.compile(r"^ExecStartPre=.*curl [^\n]*http://127\.0\.0\.1:(\d+)(/health)", re.M)
@@ -56,30 +76,54 @@ class BootedVm:
     process: subprocess.Popen[bytes]
     origin: str
     tunnel_token: str
+    """Empty until the connector has read its token file (the fetched secret)."""
     log_path: Path
     halted: threading.Event = field(default_factory=threading.Event)
     connected: threading.Event = field(default_factory=threading.Event)
     watcher: threading.Thread | None = None
 
 
-def _connect_when_healthy(vm: BootedVm, health_url: str, hook: ConnectorHook) -> None:
-    """cloudflared's ExecStartPre: poll ``/health`` until it answers, then join the tunnel."""
+def _connect_when_ready(
+    vm: BootedVm, token_path: Path, health_url: str | None, hook: ConnectorHook
+) -> None:
+    """cloudflared: its token file exists and (with the ExecStartPre wait) ``/health``
+    answers, then it joins the tunnel."""
     with httpx.Client(timeout=1.0) as client:
         while not vm.halted.is_set() and vm.process.poll() is None:
             try:
-                if client.get(health_url).is_success:
+                if token_path.is_file() and token_path.read_text() and (
+                    health_url is None or client.get(health_url).is_success
+                ):
                     break
             except httpx.HTTPError:
                 pass
             vm.halted.wait(0.05)
         else:
             return
+    vm.tunnel_token = token_path.read_text()
     hook(vm.tunnel_token, vm.origin, True)
     vm.connected.set()
 
 
-def boot_vm(user_data: str, ip: str, root: Path, hook: ConnectorHook | None) -> BootedVm:
-    """Write the VM's files under ``root`` and start its control plane."""
+def _point_at_fakes(config: dict[str, object], root: Path, secret_manager: str) -> dict[str, object]:
+    """``secrets.json`` as this fake VM reads it: the fake's API and metadata token
+    endpoint, and output files under the VM's directory."""
+    entries = config.get("secrets")
+    assert isinstance(entries, list)
+    return {
+        "api": secret_manager,
+        "token_url": f"{secret_manager}/computeMetadata/v1/instance/service-accounts/default/token",
+        "secrets": [
+            {**e, "path": str(root / str(e["path"]).lstrip("/"))} for e in entries
+        ],
+    }
+
+
+def boot_vm(
+    user_data: str, ip: str, root: Path, hook: ConnectorHook | None, *, secret_manager: str
+) -> BootedVm:
+    """Write the VM's files under ``root`` and start its control plane (after fetching its
+    secrets from the fake Secret Manager at ``secret_manager``)."""
     if not user_data.startswith("#cloud-config\n"):
         raise ValueError("user-data is not a #cloud-config document")
     doc = yaml.safe_load(user_data)
@@ -92,27 +136,36 @@ def boot_vm(user_data: str, ip: str, root: Path, hook: ConnectorHook | None) -> 
         files[str(entry["path"])] = str(entry.get("content", ""))
     env_file = root / ENV_FILE.lstrip("/")
     port = dict(t.split("=", 1) for t in shlex.split(files[ENV_FILE]))["DD_PORT"]
+    fetch = ["", "", ""]  # script, config, attest env file: none without secrets
+    tunnel_path: Path | None = None
+    if SECRETS_CONFIG in files:
+        config = _point_at_fakes(json.loads(files[SECRETS_CONFIG]), root, secret_manager)
+        config_path = root / SECRETS_CONFIG.lstrip("/")
+        config_path.write_text(json.dumps(config))
+        fetch[:2] = [str(root / FETCH_SCRIPT.lstrip("/")), str(config_path)]
+        for entry in config["secrets"]:  # type: ignore[attr-defined]
+            if entry.get("env") == "DD_ATTEST_TOKEN":
+                fetch[2] = entry["path"]
+            elif entry["path"] == str(root / TUNNEL_TOKEN_FILE.lstrip("/")):
+                tunnel_path = Path(entry["path"])
     log_path = root / "controlplane.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["/bin/sh", "-c", _RUN, "sh", str(env_file), ip, sys.executable],
+            ["/bin/sh", "-c", _RUN, "sh", str(env_file), ip, sys.executable, *fetch],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=root,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root)},
         )
-    vm = BootedVm(process, f"http://{ip}:{port}", files.get(TUNNEL_TOKEN_FILE, ""), log_path)
-    if vm.tunnel_token and hook is not None:
+    vm = BootedVm(process, f"http://{ip}:{port}", "", log_path)
+    if tunnel_path is not None and hook is not None:
         wait = _HEALTH_WAIT_RE.search(files.get(CLOUDFLARED_UNIT, ""))
-        if wait is None:  # the unit starts cloudflared at once: so does the fake
-            hook(vm.tunnel_token, vm.origin, True)
-            vm.connected.set()
-        else:
-            url = f"http://{ip}:{wait.group(1)}{wait.group(2)}"
-            vm.watcher = threading.Thread(
-                target=_connect_when_healthy, args=(vm, url, hook), daemon=True
-            )
-            vm.watcher.start()
+        # without the wait the unit starts cloudflared as soon as it can: so does the fake
+        url = f"http://{ip}:{wait.group(1)}{wait.group(2)}" if wait else None
+        vm.watcher = threading.Thread(
+            target=_connect_when_ready, args=(vm, tunnel_path, url, hook), daemon=True
+        )
+        vm.watcher.start()
     return vm
 
 
