@@ -12,7 +12,7 @@ from dd_operator.naming import InstanceName, Stamp, dns_comment
 from dd_operator.providers.base import DnsRecord, OperationState, Tunnel, Vm
 from dd_operator.reconcile.context import desired_instance
 from dd_operator.reconcile.observe import Observed
-from dd_operator.reconcile.plan import PlanSettings, conditions_for, plan_next_step
+from dd_operator.reconcile.plan import PlanSettings, Situation, conditions_for, plan_next_step
 from dd_operator.reconcile.probe import Attestation, Health
 from dd_operator.reconcile.teardown import plan_teardown
 
@@ -33,8 +33,12 @@ def vm(name: str, status: str = "RUNNING") -> Vm:
 
 
 def plan(status: dict[str, Any], observed: Observed, settings: PlanSettings = NO_EDGE, spec=SPEC):
-    return plan_next_step(
-        spec=spec, stamp=STAMP, generation=1, status=status, observed=observed,
+    return plan_next_step(situation(status, observed, settings, spec=spec))
+
+
+def situation(status, observed, settings=NO_EDGE, *, spec=SPEC, generation=1) -> Situation:
+    return Situation(
+        spec=spec, stamp=STAMP, generation=generation, status=status, observed=observed,
         desired=desired_instance(STAMP, spec), settings=settings,
     )
 
@@ -99,7 +103,7 @@ def test_edge_comes_before_any_vm(case: str, status: dict[str, Any], observed: O
 
 def test_dns_conflict_is_a_clear_condition() -> None:
     observed = Observed(vms={}, secret=TOKENS, tunnel=TUNNEL, dns=DnsRecord("r", "pr-1.example.com", "x", "someone"))
-    conds = {c.type: c for c in conditions_for(spec=SPEC, stamp=STAMP, generation=1, status={"tunnel": {"id": "tid"}}, observed=observed, desired=DESIRED, settings=EDGE)}
+    conds = {c.type: c for c in conditions_for(situation({"tunnel": {"id": "tid"}}, observed, EDGE))}
     assert conds["DNSReady"].reason == "DNSConflict"
     assert "does not own" in conds["DNSReady"].message
     assert conds["Ready"].status == "False"
@@ -114,7 +118,7 @@ def test_suspend_stops_running_vms_and_keeps_records() -> None:
 
 def test_ready_names_the_first_blocking_condition() -> None:
     observed = Observed(vms={DESIRED: vm(DESIRED)}, secret=TOKENS, public_health=Health(True))
-    conds = conditions_for(spec=SPEC, stamp=STAMP, generation=3, status={"instances": [REC]}, observed=observed, desired=DESIRED, settings=NO_EDGE)
+    conds = conditions_for(situation({"instances": [REC]}, observed, generation=3))
     ready = conds[-1]
     assert (ready.type, ready.status, ready.reason) == ("Ready", "False", "Starting")
 
@@ -122,12 +126,12 @@ def test_ready_names_the_first_blocking_condition() -> None:
 def test_dev_quote_is_refused_when_tdx_is_required() -> None:
     status = {"instances": [ATTESTED], "vm": {"name": DESIRED, "mrtd": "ab" * 48, "dev": True}}
     strict = PlanSettings(edge=False, require_tdx=True, expected_mrtd="")
-    conds = {c.type: c for c in conditions_for(spec=SPEC, stamp=STAMP, generation=1, status=status, observed=Observed(vms={DESIRED: vm(DESIRED)}, public_health=Health(True)), desired=DESIRED, settings=strict)}
+    conds = {c.type: c for c in conditions_for(situation(status, Observed(vms={DESIRED: vm(DESIRED)}, public_health=Health(True)), strict))}
     assert (conds["Attested"].status, conds["Attested"].reason) == ("False", "NotTDX")
 
 
 def test_permanent_error_becomes_the_vm_condition() -> None:
-    conds = {c.type: c for c in conditions_for(spec=SPEC, stamp=STAMP, generation=1, status={}, observed=Observed(vms={}), desired=DESIRED, settings=NO_EDGE, error=PermanentFailure("InvalidMachineType", "c3-bogus-4 does not exist"))}
+    conds = {c.type: c for c in conditions_for(situation({}, Observed(vms={})), error=PermanentFailure("InvalidMachineType", "c3-bogus-4 does not exist"))}
     assert conds["VMReady"].reason == "InvalidMachineType"
 
 

@@ -40,6 +40,7 @@ from .context import Identity, desired_instance
 from .observe import observe_cloud, observe_serving
 from .plan import (
     PlanSettings,
+    Situation,
     conditions_for,
     expires_at,
     instance_records,
@@ -200,25 +201,17 @@ async def reconcile_once(
         edge=deps.edge,
         hostname=spec.hostname,
     )
-    ps = deps.plan_settings
-    step = plan_next_step(
+    situation = Situation(
         spec=spec,
         stamp=stamp,
         generation=ident.generation,
         status=status,
         observed=observed,
         desired=desired,
-        settings=ps,
+        settings=deps.plan_settings,
     )
-    conds = conditions_for(
-        spec=spec,
-        stamp=stamp,
-        generation=ident.generation,
-        status=status,
-        observed=observed,
-        desired=desired,
-        settings=ps,
-    )
+    step = plan_next_step(situation)
+    conds = conditions_for(situation)
     renewed = renewed_at(spec, status, now)
     url = (
         deps.edge.public_url(spec.hostname)

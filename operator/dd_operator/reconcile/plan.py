@@ -23,7 +23,14 @@ from ..model import Spec
 from ..naming import InstanceName, Stamp, is_ours
 from .observe import Observed
 
-__all__ = ["PlanSettings", "Step", "conditions_for", "instance_records", "plan_next_step"]
+__all__ = [
+    "PlanSettings",
+    "Situation",
+    "Step",
+    "conditions_for",
+    "instance_records",
+    "plan_next_step",
+]
 
 StepKind = Literal[
     "finish-operation",
@@ -113,16 +120,24 @@ def _edge_step(
     return None
 
 
-def plan_next_step(
-    *,
-    spec: Spec,
-    stamp: Stamp,
-    generation: int,
-    status: Mapping[str, Any],
-    observed: Observed,
-    desired: InstanceName,
-    settings: PlanSettings,
-) -> Step:
+@dataclass(frozen=True)
+class Situation:
+    """Everything one planning decision looks at: what we want and what we saw."""
+
+    spec: Spec
+    stamp: Stamp
+    generation: int
+    status: Mapping[str, Any]
+    observed: Observed
+    desired: InstanceName
+    """The VM name for this spec's commit (``context.desired_instance``)."""
+    settings: PlanSettings
+
+
+def plan_next_step(situation: Situation) -> Step:
+    spec, stamp, generation = situation.spec, situation.stamp, situation.generation
+    status, observed, desired = situation.status, situation.observed, situation.desired
+    settings = situation.settings
     op = observed.operation
     if status.get("operation", {}) and status["operation"].get("name"):
         if op is not None and not op.done:
@@ -236,18 +251,11 @@ def _vm_condition(
     return Cond("VMReady", "False", "Provisioning", f"{vm.name} is {vm.status}")
 
 
-def conditions_for(
-    *,
-    spec: Spec,
-    stamp: Stamp,
-    generation: int,
-    status: Mapping[str, Any],
-    observed: Observed,
-    desired: InstanceName,
-    settings: PlanSettings,
-    error: Exception | None = None,
-) -> list[Cond]:
+def conditions_for(situation: Situation, *, error: Exception | None = None) -> list[Cond]:
     """Every condition, computed from the same observation as the step."""
+    spec, stamp, generation = situation.spec, situation.stamp, situation.generation
+    status, observed, desired = situation.status, situation.observed, situation.desired
+    settings = situation.settings
     conds: dict[str, Cond] = {}
     conds["VMReady"] = _vm_condition(spec, status, observed, desired, generation, error)
     if not settings.edge:
