@@ -31,8 +31,7 @@ def test_ready_through_the_cloudflare_edge_then_delete_leaves_no_stamped_object(
         connector_hook=cloudflare_connector_hook(cf),
     ) as compute:
         operator_factory(env={  # type: ignore[operator]
-            **cf.env(), "DD_GCP_PROJECT": PROJECT, "DD_GCE_ENDPOINT": compute.url,
-            "DD_GCE_ANONYMOUS": "true", "DD_GCP_ZONES": ",".join(ZONES),
+            **cf.env(), **compute.env(), "DD_GCP_ZONES": ",".join(ZONES),
         })
         apply(cluster, namespace, preview("pr-9", pr=9, sha=SHA_A, provider="gce"))
         obj = wait_for(

@@ -117,8 +117,7 @@ def test_orphans_go_after_two_sightings_and_a_failed_listing_deletes_nothing(
         # Phase 1: the GCE listing fails on every attempt.
         compute.add_fault(Fault(kind="http", method="instances.aggregatedList", status=503))
         operator_factory(env={  # type: ignore[operator]
-            **cf.env(), "DD_GCP_PROJECT": PROJECT, "DD_GCE_ENDPOINT": compute.url,
-            "DD_GCE_ANONYMOUS": "true", "DD_GCP_ZONES": ",".join(ZONES),
+            **cf.env(), **compute.env(), "DD_GCP_ZONES": ",".join(ZONES),
             **reaper_env(namespace, port, cluster_id),
         })
         wait_for(lambda: sample(port, "dd_preview_reaper_sweeps_total", outcome="incomplete") >= 3,

@@ -147,8 +147,7 @@ def test_suspended_environment_answers_503_through_the_cloudflare_edge_until_res
         connector_hook=cloudflare_connector_hook(cf),
     ) as compute:
         operator_factory(env={  # type: ignore[operator]
-            **cf.env(), "DD_GCP_PROJECT": PROJECT, "DD_GCE_ENDPOINT": compute.url,
-            "DD_GCE_ANONYMOUS": "true", "DD_GCP_ZONES": ",".join(ZONES),
+            **cf.env(), **compute.env(), "DD_GCP_ZONES": ",".join(ZONES),
             **reaper_env(namespace, free_port(), new_cluster_id()),
         })
         apply(cluster, namespace, preview("pr-34", pr=34, sha=SHA_A, provider="gce"))
