@@ -4,8 +4,11 @@ For each provider one operator process watches one fresh namespace per N. The N 
 go to the apiserver in one ``kubectl apply``; the apiserver is then polled (one LIST every
 0.1 s) and each object's time to ``Ready=True`` with the applied build is recorded. Between
 two N the objects are deleted and the finalizers waited for, so every N starts from an
-idle operator. Memory is the operator's own RSS (control planes are separate processes):
-once settled before the first apply, then with each N converged.
+idle operator (``--quick`` skips that wait after the last N). Alongside the times: the
+operator's CPU seconds and, for gce, the Compute API calls during the run, which say
+whether the operator or the API is the limit; and the median time from creation to each
+condition's ``lastTransitionTime``. Memory is the operator's own RSS (control planes are
+separate processes): once settled before the first apply, then with each N converged.
 
 ``gce`` runs against the fake Compute API (``tests/integration/providers/gce/fake.py``)
 with its ``delay`` fault on every request: a fixed added latency per API call. Its VMs
@@ -37,7 +40,15 @@ from .harness import (
 )
 from .report import percentile, print_table, ratio, section
 
-__all__ = ["MemorySample", "ReadyRun", "run_apply_ready"]
+__all__ = [
+    "ApplyReadyResult",
+    "MemorySample",
+    "ReadyRun",
+    "measure_provider",
+    "print_apply_ready",
+    "print_memory",
+    "run_apply_ready",
+]
 
 GCE_ZONES = "us-central1-a,us-central1-b"
 MILESTONES = ("VMReady", "TunnelReady", "DNSReady", "ControlPlaneHealthy", "Attested", "Ready")

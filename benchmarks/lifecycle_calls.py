@@ -29,7 +29,7 @@ from tests.support.k8s import SHA_A, SHA_B, is_ready_with, preview
 from .harness import BenchCluster, wait_settled
 from .report import print_table, section
 
-__all__ = ["run_lifecycle_calls"]
+__all__ = ["Phase", "print_lifecycle_calls", "run_lifecycle_calls"]
 
 NAME = "pr-9"
 GCE_ZONES = "us-central1-a,us-central1-b"
