@@ -56,6 +56,7 @@ def test_ready_through_the_cloudflare_edge_then_delete_leaves_no_stamped_object(
                  message="object gone")
         assert [t.name for t in cf.live_tunnels() if owner in t.name] == []
         assert [r.name for r in cf.all_records() if owner in (r.comment or "")] == []
+        assert compute.secret_manager.secret_ids() == []  # the VM tokens went with the VMs
         assert 429 not in [c["status"] for c in cf.call_log()]
         print("cloudflare calls:", [f"{c['method']} {c['path']} {c['status']}"
                                     for c in cf.call_log()])
