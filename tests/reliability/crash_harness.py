@@ -71,13 +71,22 @@ class Census:
     vms: tuple[tuple[str, str], ...]
     tunnels: tuple[str, ...]
     records: tuple[str, ...]
+    secrets: tuple[str, ...] = ()
+    """The VM's tokens in Secret Manager: two while the object exists, none after."""
 
     def counts(self) -> tuple[int, int, int]:
         return len(self.vms), len(self.tunnels), len(self.records)
 
+    @property
+    def nothing_left(self) -> bool:
+        return self.counts() == (0, 0, 0) and not self.secrets
+
     def __str__(self) -> str:
         vms = ", ".join(f"{n}:{s}" for n, s in self.vms) or "-"
-        return f"vms[{vms}] tunnels={len(self.tunnels)} records={len(self.records)}"
+        return (
+            f"vms[{vms}] tunnels={len(self.tunnels)} records={len(self.records)}"
+            f" secrets={len(self.secrets)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,7 @@ class CrashRig:
             records=tuple(
                 r.name for r in self.cloudflare.all_records() if is_ours(r.comment, stamp)
             ),
+            secrets=tuple(self.compute.secret_manager.secrets_labelled("dd-uid", stamp.uid)),
         )
 
     def stamp_of(self, name: str) -> Stamp:
@@ -239,7 +249,7 @@ class CrashRig:
             def converged() -> bool:
                 return get(self.cluster, self.namespace, name) is None and self.census(
                     gone
-                ).counts() == (0, 0, 0)
+                ).nothing_left
 
         else:
             sha = SHA_A if phase == "create" else SHA_B

@@ -46,7 +46,7 @@ def _delete_and_check_nothing_left(rig: CrashRig, name: str, stamp: Stamp) -> No
     rig.cluster.kubectl("delete", "pe", name, "-n", rig.namespace, "--wait=false")
     wait_for(
         lambda: get(rig.cluster, rig.namespace, name) is None
-        and rig.census(stamp).counts() == (0, 0, 0),
+        and rig.census(stamp).nothing_left,
         timeout=120,
         message=f"{name} gone with nothing stamped left ({rig.census(stamp)})",
     )

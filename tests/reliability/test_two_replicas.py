@@ -88,7 +88,7 @@ def _delete(rig: CrashRig, name: str, stamp: Stamp) -> None:
     rig.cluster.kubectl("delete", "pe", name, "-n", rig.namespace, "--wait=false")
     wait_for(
         lambda: get(rig.cluster, rig.namespace, name) is None
-        and rig.census(stamp).counts() == (0, 0, 0),
+        and rig.census(stamp).nothing_left,
         timeout=150, message="gone, nothing stamped left",
     )
 

@@ -30,7 +30,10 @@ from typing import Any
 
 __all__ = ["MUTATING", "KillSwitch"]
 
-MUTATING = r"^gce instances\.(insert|start|stop|delete)$|^cloudflare (POST|PUT|PATCH|DELETE) "
+MUTATING = (
+    r"^gce instances\.(insert|start|stop|delete)$|^cloudflare (POST|PUT|PATCH|DELETE) "
+    r"|^secretmanager secrets\.(create|addVersion|delete)$"
+)
 """Labels of the calls that change something in either cloud."""
 
 
