@@ -37,10 +37,11 @@ from ..providers.base import (
 from ..settings import OperatorSettings
 from .apply import PassContext, apply_step, intent_patch
 from .context import Identity, desired_instance
-from .observe import observe_cloud, observe_serving
+from .observe import Observed, observe_cloud, observe_serving
 from .plan import (
     PlanSettings,
     Situation,
+    Step,
     conditions_for,
     expires_at,
     instance_records,
@@ -79,11 +80,12 @@ class Deps:
     edge_views: dict[str, tuple[datetime, Tunnel | None, DnsRecord | None]] = field(
         default_factory=dict
     )
-    """Per object uid: the last tunnel/record reading of a converged environment.
+    """Per object uid: the last tunnel/record reading, once they need nothing more.
 
     Why: two Cloudflare lookups per pass per environment would spend the token's shared
-    budget (1,200 calls per 5 minutes) on environments that are fine. A converged one
-    re-reads its edge every ``edge_recheck_seconds``; any other pass reads it fresh."""
+    budget (1,200 calls per 5 minutes) while a VM boots or sits converged. A settled edge
+    is re-read every ``edge_recheck_seconds``, and at once when it changes or stops
+    serving the promoted VM (``_edge_settled``)."""
 
     def vm_provider(self, name: str) -> VmProvider:
         try:
@@ -242,8 +244,7 @@ async def reconcile_once(
     _emit_transitions(emit, status, base)
     status = await _write(deps, ident, status, patch)
     status = await report_state(deps, ident, spec, status)
-    serving = observed.public_health is not None and observed.public_health.ok
-    if deps.edge is not None and step.kind == "done" and serving:
+    if deps.edge is not None and _edge_settled(step, status, observed, desired):
         if not fresh:
             deps.edge_views[ident.uid] = (now, observed.tunnel, observed.dns)
     else:
@@ -308,6 +309,21 @@ async def record_failure(
         return status
     _emit_transitions(emit, status, written)
     return written
+
+
+EDGE_STEPS = frozenset(
+    {"create-tunnel", "configure-tunnel", "write-secret", "create-dns", "delete-dns"}
+)
+
+
+def _edge_settled(step: Step, status: Mapping[str, Any], observed: Observed, desired: str) -> bool:
+    """The tunnel and CNAME need nothing (so a recent reading may stand in for a new one),
+    unless the promoted VM stopped answering through them: then read them again at once."""
+    if step.kind in EDGE_STEPS or step.why == "DNSConflict":
+        return False
+    promoted = (status.get("vm") or {}).get("name") == desired
+    serving = observed.public_health is not None and observed.public_health.ok
+    return serving or not promoted
 
 
 def _emit_transitions(emit: Emit, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
