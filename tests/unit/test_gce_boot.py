@@ -7,6 +7,7 @@ we compare what the shell exported with what we meant, byte for byte.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -23,9 +24,11 @@ from dd_operator.providers.gce_boot import (
     ENV_FILE,
     FETCH_SCRIPT,
     SECRETS_CONFIG,
+    SESSION_ENV_FILE,
     TUNNEL_TOKEN_FILE,
     SecretRefs,
     render_user_data,
+    session_keys_command,
 )
 
 ATTEST_SECRET = "projects/test-project/secrets/dd-pe1-0123456789ab-attest-token"
@@ -221,3 +224,19 @@ def test_cloudflared_starts_only_after_the_control_plane_answers_health() -> Non
     finally:
         wait.kill()
         wait.wait()
+
+
+def test_session_keys_are_made_on_the_vm_once_and_sourced(tmp_path: Path) -> None:
+    unit = _files(_parse(render_user_data(_boot(), ATTEST_ONLY)))[CONTROL_PLANE_UNIT]["content"]
+    assert session_keys_command().split(" ")[0] == "test"
+    assert f". {SESSION_ENV_FILE};" in unit
+    target = tmp_path / "session.env"
+    command = session_keys_command().replace(SESSION_ENV_FILE, str(target))
+    subprocess.run(["/bin/sh", "-c", command], check=True, cwd=tmp_path)
+    first = target.read_text()
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    env = _source_env(first, tmp_path)
+    assert len(env["DD_SESSION_SECRET"]) == 64
+    assert len(base64.b64decode(env["DD_NOISE_STATIC_KEY"], validate=True)) == 32
+    subprocess.run(["/bin/sh", "-c", command], check=True, cwd=tmp_path)
+    assert target.read_text() == first  # kept across restarts: sessions survive

@@ -5,6 +5,9 @@ instance's ``user-data`` metadata; the fake Compute API boots VMs from the same 
 
 What the VM gets (all root-owned, written by cloud-init ``write_files``):
 
+- ``/etc/dd-preview/session.env`` (0600), created on the VM at first boot with
+  ``openssl rand``: ``DD_SESSION_SECRET`` and ``DD_NOISE_STATIC_KEY``. They never leave
+  the VM, and survive restarts and reboots (sessions and agent pins do too).
 - ``/etc/dd-preview/controlplane.env`` (0600): ``KEY='value'`` lines, every value quoted
   with ``shlex.quote`` and every key checked against ``^[A-Z_][A-Z0-9_]*$``. The unit
   *sources* it with ``/bin/sh`` (``set -a; . file``), so shell quoting is exactly the
@@ -63,15 +66,19 @@ __all__ = [
     "METADATA_TOKEN_URL",
     "SECRETS_CONFIG",
     "SECRET_MANAGER_API",
+    "SESSION_ENV_FILE",
     "TUNNEL_TOKEN_FILE",
     "SecretRefs",
     "health_wait_command",
     "render_user_data",
+    "session_keys_command",
 ]
 
 ENV_FILE = "/etc/dd-preview/controlplane.env"
 TUNNEL_TOKEN_FILE = "/etc/dd-preview/tunnel-token"  # noqa: S105 - a path, not a secret
 ATTEST_ENV_FILE = "/etc/dd-preview/attest.env"
+SESSION_ENV_FILE = "/etc/dd-preview/session.env"
+"""Generated on the VM at first boot, never sent: the session-cookie and Noise keys."""
 SECRETS_CONFIG = "/etc/dd-preview/secrets.json"
 FETCH_SCRIPT = "/usr/local/lib/dd-preview/fetch-secrets.py"
 SECRET_MANAGER_API = "https://secretmanager.googleapis.com"  # noqa: S105 - a URL
@@ -186,6 +193,18 @@ def _secrets_config(secrets: SecretRefs) -> str:
     return json.dumps(config, indent=2) + "\n"
 
 
+def session_keys_command() -> str:
+    """Create the VM's own session secret and Noise static key once (kept across restarts
+    and reboots, so sessions and agent pins survive). No ``$``: systemd would expand it."""
+    tmp = f"{SESSION_ENV_FILE}.tmp"
+    return (
+        f"test -s {SESSION_ENV_FILE} || (umask 077; "
+        f"{{ printf 'DD_SESSION_SECRET='; openssl rand -hex 32; "
+        f"printf 'DD_NOISE_STATIC_KEY='; openssl rand -base64 32; }} > {tmp} "
+        f"&& mv {tmp} {SESSION_ENV_FILE})"
+    )
+
+
 def _control_plane_unit(version: str, *, attest: bool) -> str:
     pip_spec = shlex.quote(f"{PACKAGE}=={version}")
     install = (
@@ -193,6 +212,7 @@ def _control_plane_unit(version: str, *, attest: bool) -> str:
         f"(python3 -m venv {VENV} && {VENV}/bin/pip install --no-input {pip_spec})"
     )
     sources = f". {ENV_FILE}; . {ATTEST_ENV_FILE};" if attest else f". {ENV_FILE};"
+    sources += f" . {SESSION_ENV_FILE};"
     run = f"set -a; {sources} exec {VENV}/bin/dd-controlplane"
     fetch = f"/usr/bin/python3 {FETCH_SCRIPT} {SECRETS_CONFIG}"
     return (
@@ -200,6 +220,7 @@ def _control_plane_unit(version: str, *, attest: bool) -> str:
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\n"
         f"ExecStartPre={fetch}\n"
+        f"ExecStartPre=/bin/sh -c {shlex.quote(session_keys_command())}\n"
         f"ExecStartPre=/bin/sh -c {shlex.quote(install)}\n"
         f"ExecStart=/bin/sh -c {shlex.quote(run)}\n"
         "Restart=always\nRestartSec=5\n\n"
