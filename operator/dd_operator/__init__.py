@@ -9,10 +9,14 @@ Where things live:
 - ``errors``: the small error family every provider maps its SDK errors into.
 - ``retry``: the one backoff schedule and the shared Cloudflare request budget.
 - ``handlers``: kopf decorators only; they parse, call ``reconcile`` and translate errors.
-- ``reconcile``: observe -> plan (pure) -> apply, and the ordered teardown.
-- ``reaper``: the periodic orphan sweep (pure plan + runner).
-- ``providers``: VM providers (``local``, ``gce``), edge providers (``none``, ``cloudflare``),
-  and the GitHub reporter, each behind a narrow Protocol in ``providers.base``.
+- ``reconcile``: observe -> plan (pure) -> apply, the ordered teardown, and reporting
+  to the pull request.
+- ``reaper``: the periodic orphan sweep and ttl expiry (pure plan + runner, one Lease).
+- ``metrics`` and ``probes``: Prometheus metrics, and liveness tied to watch and reaper
+  progress.
+- ``providers``: VM providers (``local``, ``gce`` with ``gce_boot`` and ``gce_secrets``),
+  edge providers (``none``, ``cloudflare``), and the GitHub reporter, each behind a narrow
+  Protocol in ``providers.base``.
 - ``kube``: the one place that calls the Kubernetes API outside kopf.
 - ``cli``: the ``dd-preview`` command for CI.
 """
