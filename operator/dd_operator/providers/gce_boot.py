@@ -53,6 +53,7 @@ from importlib import metadata
 
 import yaml
 
+from ..model import refused_env_name
 from .base import BootConfig
 
 __all__ = [
@@ -94,12 +95,8 @@ CLOUDFLARED_VERSION = "2025.4.0"
 HEALTH_WAIT_SECONDS = 900
 """How long cloudflared waits for the first ``/health`` answer (pip install included)."""
 
-_ENV_KEY_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 """PEP 440-ish (no epochs): nothing a shell or a systemd unit line would interpret."""
-
-_RESERVED = ("DD_ENV", "DD_OWNER", "DD_HOSTNAME", "DD_BUILD_SHA", "DD_PORT", "DD_ATTEST_TOKEN")
-
 
 _FETCH_SOURCE = """\
 \"\"\"Fetch this VM's secrets from Secret Manager into root-only files (dd-preview).\"\"\"
@@ -164,10 +161,10 @@ def render_env_file(boot: BootConfig) -> str:
     """``KEY='value'`` lines for ``/bin/sh`` to source; extra env cannot override ours."""
     values: dict[str, str] = {}
     for key, value in boot.extra_env.items():
-        if not _ENV_KEY_RE.match(key):
-            raise ValueError(f"environment variable name {key!r} must match [A-Z_][A-Z0-9_]*")
-        if key in _RESERVED:
-            raise ValueError(f"environment variable {key} is set by the operator")
+        # parse_spec refused these already; checked again because this text becomes a VM's
+        # environment (an object stored before a rule existed must not get through).
+        if (why := refused_env_name(key)) is not None:
+            raise ValueError(f"environment variable {key!r} is refused: {why}")
         values[key] = str(value)
     values.update(
         {
