@@ -43,9 +43,7 @@ from typing import Any, TypeVar
 import requests
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
-from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1
-from google.oauth2 import service_account
 
 from .. import metrics
 from ..errors import DDError, IncompleteListing, NotFound, PermanentFailure, TransientFailure
@@ -55,6 +53,7 @@ from ..settings import ConfigError, GceSettings
 from .base import OperationKind, OperationState, PendingOperation, Vm, VmRequest
 from .gce_boot import SecretRefs, render_user_data
 from .gce_secrets import VmSecrets
+from .gcp_auth import gcp_credentials
 
 __all__ = ["BUILD_LABEL", "PORT_METADATA_KEY", "GceVmProvider", "ZoneCooldown"]
 
@@ -93,17 +92,6 @@ class ZoneCooldown:
     def wait(self, zones: tuple[str, ...]) -> float:
         now = self._clock()
         return max(0.0, min((self._until.get(z, 0.0) - now for z in zones), default=0.0))
-
-
-def _credentials(settings: GceSettings) -> Credentials | None:
-    if settings.anonymous:
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
-    if settings.credentials_file:
-        creds: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-            settings.credentials_file, scopes=["https://www.googleapis.com/auth/compute"]
-        )
-        return creds
-    return None  # Application Default Credentials
 
 
 def _label_value(text: str) -> str:
@@ -151,9 +139,7 @@ def _vm(instance: compute_v1.Instance) -> Vm:
     cluster, uid = labels.get("dd-cluster"), labels.get("dd-uid")
     endpoint = ""
     ip = instance.network_interfaces[0].network_i_p if instance.network_interfaces else ""
-    port = next(
-        (i.value for i in instance.metadata.items if i.key == PORT_METADATA_KEY), ""
-    )
+    port = next((i.value for i in instance.metadata.items if i.key == PORT_METADATA_KEY), "")
     if ip and port.isdigit():
         endpoint = f"http://{ip}:{port}"
     created = None
@@ -183,7 +169,7 @@ class GceVmProvider:
             raise ConfigError("DD_GCP_PROJECT is required for the gce provider")
         self._settings = settings
         options = {"api_endpoint": settings.endpoint} if settings.endpoint else None
-        credentials = _credentials(settings)
+        credentials = gcp_credentials(settings, scope="https://www.googleapis.com/auth/compute")
         self._instances = compute_v1.InstancesClient(
             transport="rest", client_options=options, credentials=credentials
         )
@@ -273,9 +259,7 @@ class GceVmProvider:
             return None
         return PendingOperation(kind=kind, name=op.name, zone=zone, target=name)
 
-    def _instance(
-        self, request: VmRequest, zone: str, secrets: SecretRefs
-    ) -> compute_v1.Instance:
+    def _instance(self, request: VmRequest, zone: str, secrets: SecretRefs) -> compute_v1.Instance:
         s = self._settings
         try:
             user_data = render_user_data(request.boot, secrets)

@@ -31,15 +31,14 @@ from typing import Any, Literal, TypeVar
 import requests
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
-from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import secretmanager
-from google.oauth2 import service_account
 
 from .. import metrics
 from ..errors import DDError, NotFound, PermanentFailure, TransientFailure
 from ..naming import Stamp, vm_secret_id
 from ..retry import parse_retry_after
 from ..settings import GceSettings
+from .gcp_auth import gcp_credentials
 
 __all__ = ["SECRET_KINDS", "SecretKind", "VmSecrets"]
 
@@ -47,17 +46,6 @@ T = TypeVar("T")
 SecretKind = Literal["tunnel-token", "attest-token"]
 SECRET_KINDS: tuple[SecretKind, ...] = ("tunnel-token", "attest-token")
 _TRANSPORT_ERRORS = (requests.RequestException, auth_exceptions.TransportError)
-
-
-def _credentials(settings: GceSettings) -> Credentials | None:
-    if settings.anonymous:
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
-    if settings.credentials_file:
-        creds: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-            settings.credentials_file, scopes=["https://www.googleapis.com/auth/cloud-platform"]
-        )
-        return creds
-    return None  # Application Default Credentials
 
 
 def _failure(exc: Exception, action: str) -> DDError:
@@ -101,7 +89,11 @@ class VmSecrets:
             else None
         )
         self._client = secretmanager.SecretManagerServiceClient(
-            transport="rest", client_options=options, credentials=_credentials(settings)
+            transport="rest",
+            client_options=options,
+            credentials=gcp_credentials(
+                settings, scope="https://www.googleapis.com/auth/cloud-platform"
+            ),
         )
 
     def resource_name(self, stamp: Stamp, kind: SecretKind) -> str:
